@@ -1,0 +1,165 @@
+"""Start and stop Azurite (the Azure Storage emulator) from node_modules.
+
+Used by ``make run`` (persistent data under ``.azurite/`` on the default ports, unless an
+Azurite already listens there) and by the tests (in-memory, on free ports, one instance
+per test session or module, stopped afterwards).
+
+    python -m devtools.azurite            # run in the foreground on the default ports
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCOUNT_NAME = "devstoreaccount1"
+# The well-known Azurite development key (public, documented by Microsoft; not a secret).
+ACCOUNT_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+DEFAULT_PORTS = (10000, 10001, 10002)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.2) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def azurite_executable() -> str:
+    local = ROOT / "node_modules" / ".bin" / "azurite"
+    if local.exists():
+        return str(local)
+    found = shutil.which("azurite")
+    if found:
+        return found
+    raise FileNotFoundError(
+        "Azurite is not installed: run `npm ci` (or `make install`) in the project folder"
+    )
+
+
+def connection_string(blob_port: int, queue_port: int, table_port: int) -> str:
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{blob_port}/{ACCOUNT_NAME};"
+        f"QueueEndpoint=http://127.0.0.1:{queue_port}/{ACCOUNT_NAME};"
+        f"TableEndpoint=http://127.0.0.1:{table_port}/{ACCOUNT_NAME};"
+    )
+
+
+@dataclass
+class Azurite:
+    """One Azurite process on loopback. ``location=None`` keeps everything in memory."""
+
+    blob_port: int = field(default_factory=free_port)
+    queue_port: int = field(default_factory=free_port)
+    table_port: int = field(default_factory=free_port)
+    location: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def ports(self) -> tuple[int, int, int]:
+        return (self.blob_port, self.queue_port, self.table_port)
+
+    @property
+    def connection_string(self) -> str:
+        return connection_string(*self.ports)
+
+    def start(self, timeout: float = 30.0) -> Azurite:
+        args = [
+            azurite_executable(),
+            "--silent",
+            "--skipApiVersionCheck",
+            "--loose",
+            "--disableTelemetry",
+            "--blobHost", "127.0.0.1", "--blobPort", str(self.blob_port),
+            "--queueHost", "127.0.0.1", "--queuePort", str(self.queue_port),
+            "--tableHost", "127.0.0.1", "--tablePort", str(self.table_port),
+        ]  # fmt: skip
+        if self.location is None:
+            args.append("--inMemoryPersistence")
+        else:
+            self.location.mkdir(parents=True, exist_ok=True)
+            args += ["--location", str(self.location)]
+        self.process = subprocess.Popen(
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # our own process group: stopped as a whole
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
+                raise RuntimeError(f"Azurite exited at start (code {self.process.returncode}): {err}")
+            if all(port_open(p) for p in self.ports):
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise TimeoutError(f"Azurite did not listen on {self.ports} within {timeout}s")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=timeout)
+
+    def __enter__(self) -> Azurite:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def default_ports_in_use() -> bool:
+    return all(port_open(p) for p in DEFAULT_PORTS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--location", default=str(ROOT / ".azurite"))
+    parser.add_argument("--in-memory", action="store_true")
+    args = parser.parse_args(argv)
+    if default_ports_in_use():
+        print("Azurite already listens on 10000-10002; using it.", file=sys.stderr)
+        return 0
+    azurite = Azurite(*DEFAULT_PORTS, location=None if args.in_memory else Path(args.location))
+    azurite.start()
+    print(f"Azurite listening on 127.0.0.1:{DEFAULT_PORTS} (Ctrl-C to stop)", file=sys.stderr)
+    try:
+        assert azurite.process is not None
+        azurite.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        azurite.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

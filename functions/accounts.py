@@ -1,0 +1,5 @@
+"""Accounts functions (Blueprint)."""
+
+import azure.functions as func
+
+bp = func.Blueprint()

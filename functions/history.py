@@ -1,0 +1,5 @@
+"""History functions (Blueprint)."""
+
+import azure.functions as func
+
+bp = func.Blueprint()

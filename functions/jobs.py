@@ -1,0 +1,5 @@
+"""Jobs functions (Blueprint)."""
+
+import azure.functions as func
+
+bp = func.Blueprint()

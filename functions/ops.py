@@ -1,0 +1,5 @@
+"""Operations functions (Blueprint): health, OpenAPI document, Swagger UI."""
+
+import azure.functions as func
+
+bp = func.Blueprint()

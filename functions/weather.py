@@ -1,0 +1,5 @@
+"""Weather functions (Blueprint)."""
+
+import azure.functions as func
+
+bp = func.Blueprint()

@@ -1,0 +1,1 @@
+"""The application package: settings, domain, services, ports and adapters."""

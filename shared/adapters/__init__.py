@@ -1,0 +1,1 @@
+"""Adapters: the real implementations of the ports, and in-memory fakes for unit tests."""

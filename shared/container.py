@@ -1,0 +1,230 @@
+"""The composition root: settings -> clients and adapters, built lazily, once per process.
+
+Functions call ``container()`` and hand it to a service. Nothing here is built at import
+time (cold start): each SDK is imported and each client constructed on first use, then
+reused by every invocation of this worker process. Tables, queues and blob containers are
+created if missing the first time this process touches them, never per request.
+
+Each area adds its adapters as cached properties below, importing their SDKs inside the
+property so that an unused area costs nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from shared.adapters.clock import SystemClock
+from shared.ports import Clock
+from shared.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from azure.data.tables import TableClient, TableServiceClient
+    from azure.storage.blob import BlobServiceClient, ContainerClient
+    from azure.storage.queue import QueueClient, QueueServiceClient
+
+    from shared.adapters.storage_queue import StorageMessageQueue
+    from shared.auth import TokenService
+
+# Short network timeouts: a request path should fail fast rather than hang on storage.
+_CONNECTION_TIMEOUT = 5
+_READ_TIMEOUT = 20
+
+
+
+class Container:
+    """Everything the services need, built on first use and kept for the process."""
+
+    def __init__(self, settings: Settings | None = None, clock: Clock | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.clock: Clock = clock or SystemClock()
+        self._lock = threading.RLock()
+        self._tables: dict[str, TableClient] = {}
+        self._queues: dict[str, QueueClient] = {}
+        self._blob_containers: dict[str, ContainerClient] = {}
+
+    # -- storage accounts -------------------------------------------------------------
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        return {"connection_timeout": _CONNECTION_TIMEOUT, "read_timeout": _READ_TIMEOUT}
+
+    @cached_property
+    def credential(self) -> TokenCredential:
+        """Managed identity in Azure, developer credentials locally (identity-based storage)."""
+        from azure.identity import DefaultAzureCredential
+
+        client_id = self.settings.storage_client_id
+        if client_id:
+            return DefaultAzureCredential(managed_identity_client_id=client_id)
+        return DefaultAzureCredential()
+
+    def _service_uri(self, service: str) -> str:
+        explicit = {
+            "table": self.settings.storage_table_uri,
+            "queue": self.settings.storage_queue_uri,
+            "blob": self.settings.storage_blob_uri,
+        }[service]
+        if explicit:
+            return explicit
+        if not self.settings.storage_account_name:
+            raise RuntimeError(
+                f"AzureWebJobsStorage__{service}ServiceUri or __accountName must be set"
+            )
+        return f"https://{self.settings.storage_account_name}.{service}.core.windows.net"
+
+    @property
+    def _connection_string(self) -> str:
+        value = self.settings.storage_connection_string
+        if value.strip().lower() == "usedevelopmentstorage=true":
+            return DEVELOPMENT_STORAGE_CONNECTION_STRING
+        return value
+
+    @cached_property
+    def table_service(self) -> TableServiceClient:
+        from azure.data.tables import TableServiceClient
+
+        if self.settings.uses_identity_storage:
+            return TableServiceClient(
+                endpoint=self._service_uri("table"),
+                credential=self.credential,  # type: ignore[arg-type]
+                **self._client_kwargs(),
+            )
+        return TableServiceClient.from_connection_string(
+            self._connection_string, **self._client_kwargs()
+        )
+
+    @cached_property
+    def queue_service(self) -> QueueServiceClient:
+        from azure.storage.queue import QueueServiceClient
+
+        if self.settings.uses_identity_storage:
+            return QueueServiceClient(
+                account_url=self._service_uri("queue"),
+                credential=self.credential,
+                **self._client_kwargs(),
+            )
+        return QueueServiceClient.from_connection_string(
+            self._connection_string, **self._client_kwargs()
+        )
+
+    @cached_property
+    def blob_service(self) -> BlobServiceClient:
+        from azure.storage.blob import BlobServiceClient
+
+        if self.settings.uses_identity_storage:
+            return BlobServiceClient(
+                account_url=self._service_uri("blob"),
+                credential=self.credential,
+                **self._client_kwargs(),
+            )
+        return BlobServiceClient.from_connection_string(
+            self._connection_string, **self._client_kwargs()
+        )
+
+    # -- named resources, created once per process ------------------------------------
+
+    def table(self, name: str) -> TableClient:
+        """The client of table ``name``; the table is created the first time it is asked for."""
+        client = self._tables.get(name)
+        if client is not None:
+            return client
+        with self._lock:
+            client = self._tables.get(name)
+            if client is None:
+                client = self.table_service.get_table_client(name)
+                _create_ignoring_exists(client.create_table)
+                self._tables[name] = client
+        return client
+
+    def queue_client(self, name: str) -> QueueClient:
+        """The client of queue ``name`` (base64 both ways); the queue is created if missing."""
+        client = self._queues.get(name)
+        if client is not None:
+            return client
+        with self._lock:
+            client = self._queues.get(name)
+            if client is None:
+                from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
+
+                # The Functions queue trigger expects base64 bodies (the policies are not
+                # inherited from the service client, so they are set on each queue client).
+                client = self.queue_service.get_queue_client(
+                    name,
+                    message_encode_policy=TextBase64EncodePolicy(),
+                    message_decode_policy=TextBase64DecodePolicy(),
+                )
+                _create_ignoring_exists(client.create_queue)
+                self._queues[name] = client
+        return client
+
+    def queue(self, name: str) -> StorageMessageQueue:
+        """The MessageQueue port on queue ``name``."""
+        from shared.adapters.storage_queue import StorageMessageQueue
+
+        return StorageMessageQueue(self.queue_client(name))
+
+    def blob_container(self, name: str) -> ContainerClient:
+        """The client of blob container ``name``; created if missing."""
+        client = self._blob_containers.get(name)
+        if client is not None:
+            return client
+        with self._lock:
+            client = self._blob_containers.get(name)
+            if client is None:
+                client = self.blob_service.get_container_client(name)
+                _create_ignoring_exists(client.create_container)
+                self._blob_containers[name] = client
+        return client
+
+    # -- area adapters ----------------------------------------------------------------
+    # Each area adds its cached properties below this line.
+
+    @cached_property
+    def tokens(self) -> TokenService:
+        from shared.auth import TokenService
+
+        key = self.settings.auth_signing_key
+        return TokenService(
+            key.get_secret_value() if key else "", self.settings.auth_token_ttl_minutes
+        )
+
+
+def _create_ignoring_exists(create: Any) -> None:
+    from azure.core.exceptions import ResourceExistsError
+
+    try:
+        create()
+    except ResourceExistsError:
+        pass
+
+
+# The well-known Azurite account (public, documented by Microsoft; not a secret).
+DEVELOPMENT_STORAGE_CONNECTION_STRING = (
+    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+    "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+    "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
+    "QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
+    "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
+)
+
+_container: Container | None = None
+_container_lock = threading.Lock()
+
+
+def container() -> Container:
+    """The process-wide container, built on first use."""
+    global _container
+    if _container is None:
+        with _container_lock:
+            if _container is None:
+                _container = Container()
+    return _container
+
+
+def set_container(value: Container | None) -> None:
+    """Replace (or with None, forget) the process-wide container; for tests."""
+    global _container
+    with _container_lock:
+        _container = value

@@ -1,0 +1,1 @@
+"""Pure rules and models: no Azure, no I/O, no clock reads."""

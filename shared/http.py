@@ -1,0 +1,356 @@
+"""HTTP plumbing shared by every HTTP function: parsing, auth, responses, errors.
+
+A function body reads like a sentence::
+
+    @bp.route(route="jobs/{job_id}", methods=["DELETE"])
+    @http.endpoint(summary="Cancel a job", response=JobOut, auth=True)
+    def cancel_job(req: func.HttpRequest) -> func.HttpResponse:
+        user = http.authenticate(req)
+        job = jobs.cancel(container(), user, req.route_params["job_id"])
+        return http.ok(job)
+
+``endpoint`` gives every response an ``X-Request-Id``, puts the request context into the
+log lines, turns domain exceptions into RFC 9457 problem+json in this one place, answers
+500 without internals for anything unexpected, and records the route's models so that
+``/api/openapi.json`` documents it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+import azure.functions as func
+from pydantic import BaseModel, ValidationError
+
+from shared.auth import Principal
+from shared.domain.errors import (
+    AppError,
+    FieldError,
+    PayloadTooLarge,
+    Unauthorized,
+    ValidationFailed,
+)
+from shared.logging import function_name_var, get_logger, request_id_var, user_id_var
+
+MAX_BODY_BYTES = 64 * 1024
+PROBLEM_JSON = "application/problem+json"
+JSON = "application/json"
+
+log = get_logger("app.http")
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+# -- route documentation (read by the OpenAPI generator) ------------------------------
+
+
+@dataclass(frozen=True)
+class EndpointDoc:
+    summary: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: Any = None  # a pydantic model, list[Model], or None for no body
+    status: int = 200
+    auth: bool = False  # True: bearer required; "optional" handled by optional_auth
+    optional_auth: bool = False
+    tags: tuple[str, ...] = ()
+    errors: tuple[int, ...] = ()
+    content_type: str = JSON
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+ENDPOINT_DOCS: dict[str, EndpointDoc] = {}
+
+
+# -- the decorator -------------------------------------------------------------------
+
+
+def endpoint(
+    summary: str,
+    *,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    response: Any = None,
+    status: int = 200,
+    auth: bool = False,
+    optional_auth: bool = False,
+    tags: tuple[str, ...] = (),
+    errors: tuple[int, ...] = (),
+    content_type: str = JSON,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Wrap an HTTP function: request id, log context, problem+json, OpenAPI metadata."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        ENDPOINT_DOCS[fn.__name__] = EndpointDoc(
+            summary=summary,
+            body=body,
+            query=query,
+            response=response,
+            status=status,
+            auth=auth,
+            optional_auth=optional_auth,
+            tags=tags,
+            errors=errors,
+            content_type=content_type,
+        )
+        name = fn.__name__
+
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(req: func.HttpRequest, *args: Any, **kwargs: Any) -> func.HttpResponse:
+                request_id, tokens = _enter(req, name)
+                started = time.perf_counter()
+                try:
+                    response = await fn(req, *args, **kwargs)
+                except Exception as exc:  # noqa: BLE001 - the one place errors become responses
+                    response = _error_response(exc, req)
+                return _leave(response, request_id, tokens, req, started)
+
+            return async_wrapper
+
+        @functools.wraps(fn)
+        def wrapper(req: func.HttpRequest, *args: Any, **kwargs: Any) -> func.HttpResponse:
+            request_id, tokens = _enter(req, name)
+            started = time.perf_counter()
+            try:
+                response = fn(req, *args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - the one place errors become responses
+                response = _error_response(exc, req)
+            return _leave(response, request_id, tokens, req, started)
+
+        return wrapper
+
+    return decorate
+
+
+def _enter(req: func.HttpRequest, name: str) -> tuple[str, list[Any]]:
+    incoming = req.headers.get("x-request-id") or ""
+    request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+    tokens = [
+        (request_id_var, request_id_var.set(request_id)),
+        (function_name_var, function_name_var.set(name)),
+        (user_id_var, user_id_var.set(None)),
+    ]
+    return request_id, tokens
+
+
+def _leave(
+    response: func.HttpResponse,
+    request_id: str,
+    tokens: list[Any],
+    req: func.HttpRequest,
+    started: float,
+) -> func.HttpResponse:
+    response.headers["X-Request-Id"] = request_id
+    log.info(
+        "request handled",
+        extra={
+            "method": req.method,
+            "path": _path_of(req.url),
+            "status": response.status_code,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )
+    for var, token in reversed(tokens):
+        var.reset(token)
+    return response
+
+
+def _path_of(url: str) -> str:
+    # Only the path: query strings may carry personal data.
+    without_scheme = url.split("://", 1)[-1]
+    slash = without_scheme.find("/")
+    path = without_scheme[slash:] if slash >= 0 else "/"
+    return path.split("?", 1)[0]
+
+
+def _error_response(exc: Exception, req: func.HttpRequest) -> func.HttpResponse:
+    if isinstance(exc, AppError):
+        if exc.status >= 500:
+            log.warning("request failed: %s", exc.slug, extra={"problem": exc.slug})
+        return problem_response(exc)
+    log.exception("unhandled error", extra={"error_type": type(exc).__name__})
+    return problem_response(AppError("An unexpected error occurred. It has been logged."))
+
+
+def problem_response(error: AppError) -> func.HttpResponse:
+    """An RFC 9457 problem+json response for ``error``; never carries a stack trace."""
+    body: dict[str, Any] = {
+        "type": f"/problems/{error.slug}",
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail or error.title,
+    }
+    if error.errors:
+        body["errors"] = [{"field": e.field, "message": e.message} for e in error.errors]
+    return func.HttpResponse(
+        body=json.dumps(body),
+        status_code=error.status,
+        headers=dict(error.headers),
+        mimetype=PROBLEM_JSON,
+        charset="utf-8",
+    )
+
+
+# -- parsing ---------------------------------------------------------------------------
+
+
+def _field_errors(exc: ValidationError) -> list[FieldError]:
+    errors = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(part) for part in err.get("loc", ())) or "body"
+        message = err.get("msg", "is not valid")
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        errors.append(FieldError(field=loc, message=message))
+    return errors
+
+
+def read_json(req: func.HttpRequest) -> Any:
+    """The body as JSON; 413 over 64 KiB, 400 for anything that is not JSON."""
+    raw = req.get_body() or b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"The body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}")
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValidationFailed(
+            "The body is not valid JSON",
+            errors=[FieldError(field="body", message=f"not valid JSON: {exc}")],
+        ) from exc
+
+
+def parse_body(req: func.HttpRequest, model: type[ModelT]) -> ModelT:
+    """The body validated by ``model``: field errors as 400, unknown fields rejected."""
+    data = read_json(req)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValidationFailed(
+            "The body must be a JSON object",
+            errors=[FieldError(field="body", message="must be a JSON object")],
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            "The request body is not valid", errors=_field_errors(exc)
+        ) from exc
+
+
+def parse_query(req: func.HttpRequest, model: type[ModelT]) -> ModelT:
+    """The query string validated by ``model`` (one value per name)."""
+    try:
+        return model.model_validate(dict(req.params))
+    except ValidationError as exc:
+        raise ValidationFailed(
+            "The query string is not valid", errors=_field_errors(exc)
+        ) from exc
+
+
+# -- auth -------------------------------------------------------------------------------
+
+
+def _bearer_token(req: func.HttpRequest) -> str | None:
+    header = req.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("The Authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+def authenticate(req: func.HttpRequest) -> Principal:
+    """The caller, from a valid bearer token; 401 with WWW-Authenticate otherwise."""
+    principal = optional_principal(req)
+    if principal is None:
+        raise Unauthorized("A bearer token is required")
+    return principal
+
+
+def optional_principal(req: func.HttpRequest) -> Principal | None:
+    """The caller if a token was sent (it must then be valid), else None."""
+    token = _bearer_token(req)
+    if token is None:
+        return None
+    from shared.container import container
+
+    c = container()
+    claims = c.tokens.verify(token, c.clock.now())
+    email = str(claims.get("email", ""))
+    principal = Principal(
+        user_id=str(claims["sub"]),
+        email=email,
+        is_admin=email.lower() in c.settings.admin_email_set,
+    )
+    user_id_var.set(principal.user_id)
+    return principal
+
+
+# -- responses ---------------------------------------------------------------------------
+
+
+def to_jsonable(value: Any) -> Any:
+    """Models, dataclass-like values and datetimes as JSON values (times in UTC with Z)."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True)
+    if isinstance(value, datetime):
+        return format_time(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def format_time(value: datetime) -> str:
+    """ISO 8601 UTC with ``Z`` (naive values are taken to be UTC)."""
+    from datetime import UTC
+
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def json_response(
+    data: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> func.HttpResponse:
+    return func.HttpResponse(
+        body=json.dumps(to_jsonable(data), ensure_ascii=False),
+        status_code=status,
+        headers=dict(headers or {}),
+        mimetype=JSON,
+        charset="utf-8",
+    )
+
+
+def ok(data: Any, headers: Mapping[str, str] | None = None) -> func.HttpResponse:
+    return json_response(data, 200, headers)
+
+
+def created(data: Any, location: str | None = None) -> func.HttpResponse:
+    return json_response(data, 201, {"Location": location} if location else None)
+
+
+def accepted(data: Any = None) -> func.HttpResponse:
+    return json_response(data if data is not None else {"status": "accepted"}, 202)
+
+
+def no_content() -> func.HttpResponse:
+    return func.HttpResponse(status_code=204)

@@ -1,0 +1,98 @@
+"""Fixtures shared by every layer of tests.
+
+- ``azurite``: one in-memory Azurite on free loopback ports for the whole session.
+- ``azurite_factory``: a fresh Azurite of one's own (for tests that stop it, or that
+  must not see other tests' queues); stopped at the end of the test.
+- ``make_settings`` / ``make_container``: Settings and a Container pointed at an Azurite,
+  with any setting overridden by its API.md name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from devtools.azurite import Azurite
+from shared.container import Container
+from shared.ports import Clock
+from shared.settings import Settings
+
+TEST_SIGNING_KEY = "test-signing-key-0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    instance = Azurite().start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+def azurite_factory() -> Iterator[Callable[[], Azurite]]:
+    started: list[Azurite] = []
+
+    def start() -> Azurite:
+        instance = Azurite().start()
+        started.append(instance)
+        return instance
+
+    yield start
+    for instance in started:
+        instance.stop()
+
+
+def base_settings_values(storage_connection_string: str) -> dict[str, Any]:
+    """The settings every test app runs with: offline providers, a test signing key."""
+    return {
+        "AzureWebJobsStorage": storage_connection_string,
+        "WEATHER_PROVIDER": "simulated",
+        "EMAIL_PROVIDER": "outbox",
+        "SENTIMENT_PROVIDER": "local",
+        "AUTH_SIGNING_KEY": TEST_SIGNING_KEY,
+    }
+
+
+@pytest.fixture
+def make_settings(azurite: Azurite) -> Callable[..., Settings]:
+    def build(**overrides: Any) -> Settings:
+        values = base_settings_values(azurite.connection_string)
+        values.update(overrides)
+        return Settings(**values)
+
+    return build
+
+
+@pytest.fixture
+def make_container(make_settings: Callable[..., Settings]) -> Callable[..., Container]:
+    def build(clock: Clock | None = None, **overrides: Any) -> Container:
+        return Container(settings=make_settings(**overrides), clock=clock)
+
+    return build
+
+
+@pytest.fixture
+def local_host_factory(azurite: Azurite) -> Iterator[Callable[..., Any]]:
+    """Start the local Functions host as a process on the session Azurite (or another).
+
+    ``start(storage=None, app="function_app", **settings)``: settings by their API.md
+    names; the host is stopped (SIGTERM) at the end of the test.
+    """
+    from tests.support.host import FAST_QUEUE_SETTINGS, LocalHost
+
+    started: list[LocalHost] = []
+
+    def start(
+        storage: Azurite | None = None, app: str = "function_app", **settings: Any
+    ) -> LocalHost:
+        values = base_settings_values((storage or azurite).connection_string)
+        values.update(FAST_QUEUE_SETTINGS)
+        values.update({k: str(v) for k, v in settings.items()})
+        host = LocalHost(values, app=app).start()
+        started.append(host)
+        return host
+
+    yield start
+    for host in started:
+        host.close()
