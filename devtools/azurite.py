@@ -107,8 +107,14 @@ class Azurite:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
-                raise RuntimeError(f"Azurite exited at start (code {self.process.returncode}): {err}")
+                err = (
+                    self.process.stderr.read().decode(errors="replace")
+                    if self.process.stderr
+                    else ""
+                )
+                raise RuntimeError(
+                    f"Azurite exited at start (code {self.process.returncode}): {err}"
+                )
             if all(port_open(p) for p in self.ports):
                 return self
             time.sleep(0.05)

@@ -11,6 +11,7 @@ property so that an unused area costs nothing.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 # Short network timeouts: a request path should fail fast rather than hang on storage.
 _CONNECTION_TIMEOUT = 5
 _READ_TIMEOUT = 20
-
 
 
 class Container:
@@ -194,10 +194,8 @@ class Container:
 def _create_ignoring_exists(create: Any) -> None:
     from azure.core.exceptions import ResourceExistsError
 
-    try:
+    with contextlib.suppress(ResourceExistsError):
         create()
-    except ResourceExistsError:
-        pass
 
 
 # The well-known Azurite account (public, documented by Microsoft; not a secret).

@@ -108,7 +108,9 @@ def endpoint(
         if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)
-            async def async_wrapper(req: func.HttpRequest, *args: Any, **kwargs: Any) -> func.HttpResponse:
+            async def async_wrapper(
+                req: func.HttpRequest, *args: Any, **kwargs: Any
+            ) -> func.HttpResponse:
                 request_id, tokens = _enter(req, name)
                 started = time.perf_counter()
                 try:
@@ -246,9 +248,7 @@ def parse_body(req: func.HttpRequest, model: type[ModelT]) -> ModelT:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ValidationFailed(
-            "The request body is not valid", errors=_field_errors(exc)
-        ) from exc
+        raise ValidationFailed("The request body is not valid", errors=_field_errors(exc)) from exc
 
 
 def parse_query(req: func.HttpRequest, model: type[ModelT]) -> ModelT:
@@ -256,9 +256,7 @@ def parse_query(req: func.HttpRequest, model: type[ModelT]) -> ModelT:
     try:
         return model.model_validate(dict(req.params))
     except ValidationError as exc:
-        raise ValidationFailed(
-            "The query string is not valid", errors=_field_errors(exc)
-        ) from exc
+        raise ValidationFailed("The query string is not valid", errors=_field_errors(exc)) from exc
 
 
 # -- auth -------------------------------------------------------------------------------

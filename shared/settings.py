@@ -74,9 +74,7 @@ class Settings(BaseSettings):
     text_analytics_key: SecretStr | None = Field(None, alias="TEXT_ANALYTICS_KEY")
 
     # Real time
-    webpubsub_connection_string: SecretStr | None = Field(
-        None, alias="WEBPUBSUB_CONNECTION_STRING"
-    )
+    webpubsub_connection_string: SecretStr | None = Field(None, alias="WEBPUBSUB_CONNECTION_STRING")
     webpubsub_endpoint: str | None = Field(None, alias="WEBPUBSUB_ENDPOINT")
     webpubsub_hub: str = Field("weather", alias="WEBPUBSUB_HUB")
 
@@ -111,9 +109,7 @@ class Settings(BaseSettings):
 
     @property
     def admin_email_set(self) -> frozenset[str]:
-        return frozenset(
-            e.strip().lower() for e in self.admin_emails.split(",") if e.strip()
-        )
+        return frozenset(e.strip().lower() for e in self.admin_emails.split(",") if e.strip())
 
     @property
     def uses_identity_storage(self) -> bool:

@@ -46,8 +46,13 @@ def _b64(data: dict) -> str:
 
 
 def test_unsigned_alg_none_token_is_refused(tokens: TokenService) -> None:
-    claims = {"sub": "user-1", "iss": ISSUER, "aud": AUDIENCE, "iat": int(NOW.timestamp()),
-              "exp": int(NOW.timestamp()) + 600}
+    claims = {
+        "sub": "user-1",
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": int(NOW.timestamp()),
+        "exp": int(NOW.timestamp()) + 600,
+    }
     unsigned = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."
     with pytest.raises(Unauthorized):
         tokens.verify(unsigned, NOW)
@@ -63,8 +68,13 @@ def test_unsigned_alg_none_token_is_refused(tokens: TokenService) -> None:
     ],
 )
 def test_wrong_or_missing_claims_are_refused(tokens: TokenService, change: dict) -> None:
-    claims = {"sub": "user-1", "iss": ISSUER, "aud": AUDIENCE, "iat": int(NOW.timestamp()),
-              "exp": int(NOW.timestamp()) + 600}
+    claims = {
+        "sub": "user-1",
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": int(NOW.timestamp()),
+        "exp": int(NOW.timestamp()) + 600,
+    }
     claims.update(change)
     claims = {k: v for k, v in claims.items() if v is not None}
     token = jwt.encode(claims, TEST_SIGNING_KEY, algorithm=ALGORITHM)
@@ -73,8 +83,13 @@ def test_wrong_or_missing_claims_are_refused(tokens: TokenService, change: dict)
 
 
 def test_other_algorithm_is_refused_even_with_the_right_key(tokens: TokenService) -> None:
-    claims = {"sub": "user-1", "iss": ISSUER, "aud": AUDIENCE, "iat": int(NOW.timestamp()),
-              "exp": int(NOW.timestamp()) + 600}
+    claims = {
+        "sub": "user-1",
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": int(NOW.timestamp()),
+        "exp": int(NOW.timestamp()) + 600,
+    }
     token = jwt.encode(claims, TEST_SIGNING_KEY, algorithm="HS512")
     with pytest.raises(Unauthorized):
         tokens.verify(token, NOW)
@@ -82,8 +97,15 @@ def test_other_algorithm_is_refused_even_with_the_right_key(tokens: TokenService
 
 def test_tampered_payload_is_refused(tokens: TokenService) -> None:
     header, _, signature = tokens.issue("user-1", "a@example.com", NOW).access_token.split(".")
-    payload = _b64({"sub": "admin", "iss": ISSUER, "aud": AUDIENCE,
-                    "iat": int(NOW.timestamp()), "exp": int(NOW.timestamp()) + 600})
+    payload = _b64(
+        {
+            "sub": "admin",
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "iat": int(NOW.timestamp()),
+            "exp": int(NOW.timestamp()) + 600,
+        }
+    )
     with pytest.raises(Unauthorized):
         tokens.verify(f"{header}.{payload}.{signature}", NOW)
 

@@ -64,9 +64,10 @@ def test_valid_body_is_parsed_and_request_id_is_added() -> None:
 
 
 def test_callers_request_id_is_echoed_and_unsafe_ones_replaced() -> None:
-    assert echo(request('{"name": "a"}', headers={"X-Request-Id": "abc-123"})).headers[
-        "X-Request-Id"
-    ] == "abc-123"
+    assert (
+        echo(request('{"name": "a"}', headers={"X-Request-Id": "abc-123"})).headers["X-Request-Id"]
+        == "abc-123"
+    )
     replaced = echo(request('{"name": "a"}', headers={"X-Request-Id": "bad\r\nid"}))
     assert replaced.headers["X-Request-Id"] != "bad\r\nid"
 
@@ -112,7 +113,12 @@ def test_unexpected_errors_give_500_without_internals() -> None:
         (NotFound("no such job"), 404, "not-found", None),
         (Conflict("not editable", slug="job-not-editable"), 409, "job-not-editable", None),
         (RateLimited("slow down", retry_after=7), 429, "rate-limited", ("Retry-After", "7")),
-        (UpstreamUnavailable("down", retry_after=30), 503, "upstream-unavailable", ("Retry-After", "30")),
+        (
+            UpstreamUnavailable("down", retry_after=30),
+            503,
+            "upstream-unavailable",
+            ("Retry-After", "30"),
+        ),
     ],
 )
 def test_domain_errors_map_to_their_problem(error, status, slug, header) -> None:
@@ -147,7 +153,9 @@ def test_async_functions_are_wrapped_too() -> None:
 def test_times_are_utc_with_z() -> None:
     paris = timezone(timedelta(hours=1))
     assert http.format_time(datetime(2026, 12, 1, 9, 0, tzinfo=paris)) == "2026-12-01T08:00:00Z"
-    assert http.to_jsonable({"t": datetime(2026, 1, 1, tzinfo=UTC)}) == {"t": "2026-01-01T00:00:00Z"}
+    assert http.to_jsonable({"t": datetime(2026, 1, 1, tzinfo=UTC)}) == {
+        "t": "2026-01-01T00:00:00Z"
+    }
 
 
 class TestAuthenticate:
