@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import jwt
-
 from shared.domain.errors import Unauthorized
 
 ALGORITHM = "HS256"
@@ -50,11 +48,15 @@ class TokenService:
             "iat": int(now.timestamp()),
             "exp": int((now + self._ttl).timestamp()),
         }
+        import jwt  # lazily: PyJWT pulls in cryptography (~40 ms of cold start)
+
         token = jwt.encode(claims, self._key, algorithm=ALGORITHM)
         return IssuedToken(access_token=token, expires_in=int(self._ttl.total_seconds()))
 
     def verify(self, token: str, now: datetime) -> dict[str, object]:
         """The token's claims; Unauthorized for anything tampered, forged, expired or odd."""
+        import jwt
+
         try:
             claims: dict[str, object] = jwt.decode(
                 token,

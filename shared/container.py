@@ -88,7 +88,7 @@ class Container:
         if self.settings.uses_identity_storage:
             return TableServiceClient(
                 endpoint=self._service_uri("table"),
-                credential=self.credential,  # type: ignore[arg-type]
+                credential=self.credential,
                 **self._client_kwargs(),
             )
         return TableServiceClient.from_connection_string(
@@ -177,6 +177,29 @@ class Container:
                 _create_ignoring_exists(client.create_container)
                 self._blob_containers[name] = client
         return client
+
+    def storage_probes(self, timeout: float = 2.0) -> dict[str, Any]:
+        """One cheap, non-retried call per storage service, for /api/health."""
+        options: dict[str, Any] = {
+            "retry_total": 0,
+            "connection_timeout": timeout,
+            "read_timeout": timeout,
+        }
+
+        def first_page(pager: Any) -> None:
+            next(iter(pager.by_page()), None)
+
+        return {
+            "tables": lambda: first_page(
+                self.table_service.list_tables(results_per_page=1, **options)
+            ),
+            "queues": lambda: first_page(
+                self.queue_service.list_queues(results_per_page=1, **options)
+            ),
+            "blobs": lambda: first_page(
+                self.blob_service.list_containers(results_per_page=1, **options)
+            ),
+        }
 
     # -- area adapters ----------------------------------------------------------------
     # Each area adds its cached properties below this line.

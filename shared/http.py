@@ -17,6 +17,7 @@ log lines, turns domain exceptions into RFC 9457 problem+json in this one place,
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import json
@@ -306,6 +307,8 @@ def to_jsonable(value: Any) -> Any:
     """Models, dataclass-like values and datetimes as JSON values (times in UTC with Z)."""
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json", by_alias=True)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, datetime):
         return format_time(value)
     if isinstance(value, date):

@@ -1,18 +1,16 @@
-"""JSON-lines logging with request context.
+"""Logging with request context.
 
 Context (request id, function name, invocation id, user id) lives in context variables,
 so every log line written while serving one request or one invocation carries it,
-including lines from threads of a thread pool that copied the context.
+including lines from threads of a thread pool that copied the context. In Azure the
+Python worker ships records (with these attributes as custom dimensions) to Application
+Insights; locally ``devtools.jsonlog`` writes them as JSON lines.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
 from contextvars import ContextVar
-from datetime import UTC, datetime
-from typing import Any
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 function_name_var: ContextVar[str | None] = ContextVar("function_name", default=None)
@@ -26,13 +24,6 @@ _CONTEXT_VARS = {
     "user_id": user_id_var,
 }
 
-# Attributes every LogRecord has; anything else was passed with ``extra=``.
-_STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys()) | {
-    "message",
-    "asctime",
-    "taskName",
-}
-
 
 class ContextFilter(logging.Filter):
     """Copies the context variables onto each record (as attributes, for any formatter)."""
@@ -42,39 +33,6 @@ class ContextFilter(logging.Filter):
             if not hasattr(record, name):
                 setattr(record, name, var.get())
         return True
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, context, extras."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for key, value in record.__dict__.items():
-            if key in _STANDARD_ATTRS or key.startswith("_") or value is None:
-                continue
-            entry[key] = value
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
-
-
-def configure_json_logging(level: int = logging.INFO, stream: Any = None) -> None:
-    """Route the root logger to one JSON line per record (used by the local host)."""
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    handler.addFilter(ContextFilter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    for noisy in ("azure.core.pipeline.policies.http_logging_policy", "azure.identity", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def get_logger(name: str) -> logging.Logger:

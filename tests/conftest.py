@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -88,6 +89,8 @@ def local_host_factory(azurite: Azurite) -> Iterator[Callable[..., Any]]:
     ) -> LocalHost:
         values = base_settings_values((storage or azurite).connection_string)
         values.update(FAST_QUEUE_SETTINGS)
+        # Timer schedule status is kept per host id: each test host has its own.
+        values["AzureFunctionsWebHost__hostid"] = f"test-{uuid.uuid4().hex[:12]}"
         values.update({k: str(v) for k, v in settings.items()})
         host = LocalHost(values, app=app).start()
         started.append(host)

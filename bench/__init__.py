@@ -1,0 +1,1 @@
+"""`make bench`: figures, not pass/fail (see bench/__main__.py)."""

@@ -1,0 +1,146 @@
+"""`make bench`: print the app's performance figures as JSON.
+
+- cold import: median of 10 fresh interpreters importing ``function_app``, beside the same
+  for a bare ``import azure.functions`` (what the app adds to a cold start);
+- GET /api/health through the local host: p50/p99 over sequential requests on one
+  keep-alive connection, beside one Azurite table point read (the floor of any request
+  that touches storage).
+
+Everything runs on loopback against an in-memory Azurite started here and stopped after.
+Results are also written to bench/results/latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from devtools.azurite import Azurite  # noqa: E402
+
+
+def _percentile(samples: list[float], pct: float) -> float:
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return round(ordered[index], 3)
+
+
+def _summary(samples_ms: list[float]) -> dict[str, float]:
+    return {
+        "n": len(samples_ms),
+        "p50_ms": _percentile(samples_ms, 50),
+        "p90_ms": _percentile(samples_ms, 90),
+        "p99_ms": _percentile(samples_ms, 99),
+        "max_ms": round(max(samples_ms), 3),
+    }
+
+
+def cold_import(module: str, env: dict[str, str], runs: int) -> dict[str, Any]:
+    code = (
+        "import time; t = time.perf_counter(); "
+        f"import {module}; "
+        "print((time.perf_counter() - t) * 1000)"
+    )
+    samples = []
+    for _ in range(runs):
+        result = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+            check=True, timeout=120,
+        )  # fmt: skip
+        samples.append(float(result.stdout.strip().splitlines()[-1]))
+    return {"runs": runs, "median_ms": round(statistics.median(samples), 1),
+            "min_ms": round(min(samples), 1), "max_ms": round(max(samples), 1)}  # fmt: skip
+
+
+def timed(call: Callable[[], Any], count: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        call()
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Print performance figures as JSON.")
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--imports", type=int, default=10)
+    args = parser.parse_args(argv)
+
+    import requests
+    from azure.data.tables import TableClient
+
+    from tests.support.host import LocalHost
+
+    results: dict[str, Any] = {
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(terse=True),
+        }
+    }
+    with Azurite() as azurite:
+        env = dict(os.environ)
+        env.update({
+            "AzureWebJobsStorage": azurite.connection_string,
+            "AUTH_SIGNING_KEY": "bench-signing-key-0123456789abcdef0123456789",
+            "WEATHER_PROVIDER": "simulated",
+            "PYTHONDONTWRITEBYTECODE": "",
+        })  # fmt: skip
+        # Compile bytecode once so every run measures imports, not compilation.
+        subprocess.run([sys.executable, "-m", "compileall", "-q", "shared", "functions",
+                        "function_app.py"], cwd=ROOT, check=False)  # fmt: skip
+        results["cold_import"] = {
+            "function_app": cold_import("function_app", env, args.imports),
+            "azure.functions": cold_import("azure.functions", env, args.imports),
+        }
+        results["cold_import"]["added_by_app_ms"] = round(
+            results["cold_import"]["function_app"]["median_ms"]
+            - results["cold_import"]["azure.functions"]["median_ms"],
+            1,
+        )
+
+        values = {
+            "AzureWebJobsStorage": azurite.connection_string,
+            "AUTH_SIGNING_KEY": env["AUTH_SIGNING_KEY"],
+            "WEATHER_PROVIDER": "simulated",
+        }
+        with LocalHost(values) as host, requests.Session() as session:
+            url = f"{host.url}/api/health"
+
+            def health() -> None:
+                response = session.get(url, timeout=10)
+                response.raise_for_status()
+
+            results["health_via_local_host"] = _summary(timed(health, args.requests, 20))
+
+        table = TableClient.from_connection_string(azurite.connection_string, "benchpoint")
+        table.create_table()
+        table.upsert_entity({"PartitionKey": "p", "RowKey": "r", "value": 1})
+        results["azurite_point_read"] = _summary(
+            timed(lambda: table.get_entity("p", "r"), args.requests, 20)
+        )
+
+    output = json.dumps(results, indent=2)
+    print(output)
+    target = ROOT / "bench" / "results"
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "latest.json").write_text(output + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

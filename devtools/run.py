@@ -1,0 +1,117 @@
+"""``make run``: the whole app locally, in one command.
+
+1. Azurite on 127.0.0.1:10000-10002 with data under ``.azurite/`` (unless one already
+   listens there, which is then used and left running);
+2. ``local.settings.json`` (created by make from the example if missing);
+3. offline fallbacks: when the weather provider's host cannot be reached, the simulated
+   provider is used (said on the console; an explicit WEATHER_PROVIDER in the environment
+   is respected);
+4. the local Functions host on ``--port`` (7071), in the foreground.
+
+Ctrl-C stops the host (which finishes running work) and then what this command started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from devtools.azurite import DEFAULT_PORTS, Azurite, default_ports_in_use, port_open
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _reachable(url: str, timeout: float = 1.5) -> bool:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def offline_overrides(values: dict[str, str], environ: dict[str, str]) -> dict[str, str]:
+    """Settings to switch to offline stand-ins for services this machine cannot reach."""
+    overrides: dict[str, str] = {}
+    provider = environ.get("WEATHER_PROVIDER") or values.get("WEATHER_PROVIDER", "open-meteo")
+    if "WEATHER_PROVIDER" not in environ and provider == "open-meteo":
+        base = values.get("OPEN_METEO_BASE_URL") or "https://api.open-meteo.com/v1"
+        if not _reachable(base):
+            overrides["WEATHER_PROVIDER"] = "simulated"
+    return overrides
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the app locally (Azurite + local host).")
+    parser.add_argument("--port", type=int, default=7071)
+    parser.add_argument("--settings", type=Path, default=ROOT / "local.settings.json")
+    args = parser.parse_args(argv)
+
+    if port_open(args.port):
+        print(f"error: port {args.port} is in use (set PORT=... to choose another)",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    azurite: Azurite | None = None
+    if default_ports_in_use():
+        print("Using the Azurite already listening on 127.0.0.1:10000-10002.", flush=True)
+    elif any(port_open(p) for p in DEFAULT_PORTS):
+        print("error: some of the ports 10000-10002 are taken, but not by Azurite",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    else:
+        azurite = Azurite(*DEFAULT_PORTS, location=ROOT / ".azurite").start()
+        print("Started Azurite on 127.0.0.1:10000-10002 (data in .azurite/).", flush=True)
+
+    env = dict(os.environ)
+    try:
+        values = json.loads(args.settings.read_text(encoding="utf-8")).get("Values", {})
+    except (OSError, ValueError):
+        values = {}  # the host reports the problem with the file itself
+    for name, value in offline_overrides(values, env).items():
+        env[name] = value
+        print(f"Offline: the weather provider is not reachable; {name}={value}.", flush=True)
+
+    url = f"http://localhost:{args.port}"
+    print(
+        f"\nStarting the Functions host on {url}\n"
+        f"  health:    {url}/api/health\n"
+        f"  API docs:  {url}/api/docs\n"
+        f"  dashboard: {url}/api/app\n"
+        "Press Ctrl-C to stop.\n",
+        flush=True,
+    )
+    host = subprocess.Popen(
+        [sys.executable, "-m", "devtools.host", "--port", str(args.port),
+         "--settings", str(args.settings)],
+        cwd=ROOT,
+        env=env,
+    )  # fmt: skip
+
+    def forward(signum: int, _frame: object) -> None:
+        if host.poll() is None:
+            host.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    try:
+        code = host.wait()
+    finally:
+        if host.poll() is None:
+            host.kill()
+        if azurite is not None:
+            azurite.stop()
+            print("Stopped Azurite.", flush=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
