@@ -1,0 +1,74 @@
+"""`make run`'s program (devtools.run): up with Azurite, health 200, Ctrl-C leaves nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from devtools.azurite import DEFAULT_PORTS, free_port, port_open
+from tests.conftest import TEST_SIGNING_KEY
+from tests.support.host import ROOT
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(
+    any(port_open(p) for p in DEFAULT_PORTS),
+    reason="an Azurite (or something else) already uses 10000-10002",
+)
+def test_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    example = json.loads((ROOT / "local.settings.example.json").read_text(encoding="utf-8"))
+    example["Values"]["AUTH_SIGNING_KEY"] = TEST_SIGNING_KEY
+    example["Values"]["WEATHER_PROVIDER"] = "simulated"
+    settings = tmp_path / "local.settings.json"
+    settings.write_text(json.dumps(example), encoding="utf-8")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devtools.run", "--port", str(port), "--settings", str(settings)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal gives `make run`
+    )
+    try:
+        deadline = time.monotonic() + 60
+        status = None
+        while time.monotonic() < deadline:
+            try:
+                status = requests.get(f"http://127.0.0.1:{port}/api/health", timeout=5)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        assert status is not None and status.status_code == 200
+        assert status.json()["checks"] == {"tables": "ok", "queues": "ok", "blobs": "ok"}
+        assert all(port_open(p) for p in DEFAULT_PORTS)
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 0
+    assert f"http://localhost:{port}/api/docs" in output
+    assert "Stopped Azurite." in output
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (
+        _group_alive(process.pid) or any(port_open(p) for p in DEFAULT_PORTS)
+    ):
+        time.sleep(0.2)
+    assert not _group_alive(process.pid)
+    assert not any(port_open(p) for p in DEFAULT_PORTS)
