@@ -1,5 +1,133 @@
-"""Accounts functions (Blueprint)."""
+"""Accounts functions (Blueprint): register, codes, verify, log in, profile, plans."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
 
 import azure.functions as func
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared import http
+from shared.container import container
+from shared.services.accounts import OTP_QUEUE
 
 bp = func.Blueprint()
+
+TAGS = ("accounts",)
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class RegisterIn(_In):
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=8, max_length=128)
+
+
+class EmailIn(_In):
+    email: str = Field(min_length=3, max_length=254)
+
+
+class VerifyIn(_In):
+    email: str = Field(min_length=3, max_length=254)
+    otp: str = Field(pattern=r"^\d{6}$", description="The 6-digit code from the e-mail")
+
+
+class LoginIn(_In):
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=1, max_length=128)
+
+
+class PlanIn(_In):
+    plan: Literal["basic", "premium"]
+
+
+class RegisteredOut(BaseModel):
+    id: str
+    email: str
+    email_verified: bool
+
+
+class VerifiedOut(BaseModel):
+    email: str
+    email_verified: bool
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int
+
+
+class UserOut(BaseModel):
+    id: str
+    email: str
+    email_verified: bool
+    plan: Literal["basic", "premium"]
+    is_admin: bool
+    created_at: datetime
+
+
+@bp.route(route="register", methods=["POST"])
+@http.endpoint("Create an account; a verification code is e-mailed in the background",
+               body=RegisterIn, response=RegisteredOut, status=201, tags=TAGS,
+               errors=(409,))  # fmt: skip
+def register(req: func.HttpRequest) -> func.HttpResponse:
+    body = http.parse_body(req, RegisterIn)
+    user = container().accounts.register(body.email, body.password)
+    return http.created({"id": user.id, "email": user.email, "email_verified": False})
+
+
+@bp.route(route="resend-otp", methods=["POST"])
+@http.endpoint("Send a new code (202 whether or not the account exists)",
+               body=EmailIn, status=202, tags=TAGS)  # fmt: skip
+def resend_otp(req: func.HttpRequest) -> func.HttpResponse:
+    body = http.parse_body(req, EmailIn)
+    container().accounts.resend_otp(body.email)
+    return http.accepted({"status": "accepted"})
+
+
+@bp.route(route="verify-email", methods=["POST"])
+@http.endpoint("Verify the e-mail address with the code", body=VerifyIn,
+               response=VerifiedOut, tags=TAGS, errors=(409, 429))  # fmt: skip
+def verify_email(req: func.HttpRequest) -> func.HttpResponse:
+    body = http.parse_body(req, VerifyIn)
+    user = container().accounts.verify_email(body.email, body.otp)
+    return http.ok({"email": user.email, "email_verified": True})
+
+
+@bp.route(route="login", methods=["POST"])
+@http.endpoint("Exchange e-mail and password for a bearer token", body=LoginIn,
+               response=TokenOut, tags=TAGS, errors=(401, 403))  # fmt: skip
+def login(req: func.HttpRequest) -> func.HttpResponse:
+    body = http.parse_body(req, LoginIn)
+    token = container().accounts.login(body.email, body.password)
+    return http.ok(
+        {"access_token": token.access_token, "token_type": "Bearer",
+         "expires_in": token.expires_in},
+        headers={"Cache-Control": "no-store"},
+    )  # fmt: skip
+
+
+@bp.route(route="me", methods=["GET"])
+@http.endpoint("The caller's profile", response=UserOut, auth=True, tags=TAGS)
+def me(req: func.HttpRequest) -> func.HttpResponse:
+    user = http.authenticate(req)
+    return http.ok(container().accounts.me(user))
+
+
+@bp.route(route="admin/users/{user_id}/plan", methods=["PUT"])
+@http.endpoint("Change a user's plan (administrators only)", body=PlanIn,
+               response=UserOut, auth=True, tags=TAGS, errors=(403, 404))  # fmt: skip
+def set_plan(req: func.HttpRequest) -> func.HttpResponse:
+    user = http.authenticate(req)
+    body = http.parse_body(req, PlanIn)
+    return http.ok(container().accounts.set_plan(user, req.route_params["user_id"], body.plan))
+
+
+@bp.queue_trigger(arg_name="msg", queue_name=OTP_QUEUE, connection="AzureWebJobsStorage")
+def send_otp_email(msg: func.QueueMessage) -> None:
+    """Create the code, store its HMAC, send the e-mail; raising makes the host retry."""
+    container().accounts.send_code(msg.get_body().decode("utf-8"))

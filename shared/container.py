@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
     from shared.adapters.storage_queue import StorageMessageQueue
     from shared.auth import TokenService
+    from shared.passwords import PasswordHasher
+    from shared.ports import Mailer
+    from shared.services.accounts import AccountService
 
 # Short network timeouts: a request path should fail fast rather than hang on storage.
 _CONNECTION_TIMEOUT = 5
@@ -203,6 +206,60 @@ class Container:
 
     # -- area adapters ----------------------------------------------------------------
     # Each area adds its cached properties below this line.
+
+    @cached_property
+    def passwords(self) -> PasswordHasher:
+        from shared.passwords import PasswordHasher
+
+        return PasswordHasher()
+
+    @cached_property
+    def mailer(self) -> Mailer:
+        """The mail adapter chosen by EMAIL_PROVIDER."""
+        settings = self.settings
+        if settings.email_provider == "smtp":
+            from shared.adapters.mail_smtp import SmtpMailer
+
+            password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+            return SmtpMailer(
+                settings.smtp_host,
+                settings.smtp_port,
+                username=settings.smtp_username or None,
+                password=password,
+                starttls=settings.smtp_starttls,
+            )
+        if settings.email_provider == "acs":
+            from shared.adapters.mail_acs import AcsMailer
+
+            secret = settings.acs_connection_string
+            return AcsMailer(secret.get_secret_value() if secret else None, settings.acs_endpoint)
+        from pathlib import Path
+
+        from shared.adapters.mail_outbox import OutboxMailer
+
+        return OutboxMailer(Path(settings.email_outbox_dir))
+
+    @cached_property
+    def accounts(self) -> AccountService:
+        from shared.adapters.table_accounts import TableOtpRepository, TableUserRepository
+        from shared.domain.accounts import otp_key
+        from shared.services.accounts import OTP_QUEUE, AccountService
+
+        key = self.settings.auth_signing_key
+        return AccountService(
+            users=TableUserRepository(self.table("users"), self.table("useremails")),
+            otps=TableOtpRepository(self.table("otps")),
+            otp_queue=self.queue(OTP_QUEUE),
+            mailer=self.mailer,
+            passwords=self.passwords,
+            tokens=self.tokens,
+            clock=self.clock,
+            otp_key=otp_key(key.get_secret_value() if key else ""),
+            sender=self.settings.email_sender,
+            otp_ttl_seconds=self.settings.otp_ttl_seconds,
+            otp_max_attempts=self.settings.otp_max_attempts,
+            admin_emails=self.settings.admin_email_set,
+        )
 
     @cached_property
     def tokens(self) -> TokenService:

@@ -35,6 +35,8 @@ from pydantic import BaseModel, ValidationError
 from shared.auth import Principal
 from shared.domain.errors import (
     AppError,
+    ConcurrencyConflict,
+    Conflict,
     FieldError,
     PayloadTooLarge,
     Unauthorized,
@@ -179,6 +181,10 @@ def _path_of(url: str) -> str:
 
 
 def _error_response(exc: Exception, req: func.HttpRequest) -> func.HttpResponse:
+    if isinstance(exc, ConcurrencyConflict):
+        # Retries inside the service ran out: the resource is being changed right now.
+        log.warning("concurrent modification", extra={"problem": "conflict"})
+        exc = Conflict("The resource was changed by another request; retry")
     if isinstance(exc, AppError):
         if exc.status >= 500:
             log.warning("request failed: %s", exc.slug, extra={"problem": exc.slug})

@@ -6,8 +6,23 @@ sentiment, publisher). Services depend on these, never on an SDK.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from email.message import EmailMessage
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from shared.domain.accounts import OtpRecord, User
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Versioned(Generic[T]):
+    """A stored value with the ETag that guards the next write of it."""
+
+    value: T
+    etag: str
 
 
 class Clock(Protocol):
@@ -23,4 +38,42 @@ class MessageQueue(Protocol):
 
     def send(self, body: str, *, visibility_timeout: int | None = None) -> None:
         """Enqueue ``body``; with ``visibility_timeout`` it stays invisible that many seconds."""
+        ...
+
+
+# -- accounts ----------------------------------------------------------------------------
+
+
+class UserRepository(Protocol):
+    def add(self, user: User) -> None:
+        """Insert-if-absent on the e-mail key; EmailTaken when the address has an account."""
+        ...
+
+    def get(self, user_id: str) -> Versioned[User] | None:
+        """One point read."""
+        ...
+
+    def find_by_email(self, email: str) -> Versioned[User] | None:
+        """At most two point reads (the e-mail index, then the user)."""
+        ...
+
+    def update(self, user: User, etag: str) -> str:
+        """Replace if unchanged since read (ConcurrencyConflict otherwise); the new ETag."""
+        ...
+
+
+class OtpRepository(Protocol):
+    def get(self, user_id: str) -> Versioned[OtpRecord] | None: ...
+
+    def put(self, record: OtpRecord, etag: str | None) -> str:
+        """Insert-if-absent when ``etag`` is None, else replace-if-unchanged; raises
+        ConcurrencyConflict when another writer got there first. Returns the new ETag."""
+        ...
+
+
+class Mailer(Protocol):
+    name: str
+
+    def send(self, message: EmailMessage) -> None:
+        """Deliver or raise (MailDeliveryError); never half-succeed silently."""
         ...

@@ -90,3 +90,14 @@ class UpstreamUnavailable(AppError):
         super().__init__(detail, **kwargs)  # type: ignore[arg-type]
         if retry_after is not None:
             self.headers["Retry-After"] = str(max(1, int(retry_after)))
+
+
+class ConcurrencyConflict(Exception):
+    """An ETag-guarded write lost a race (or an insert found the key taken).
+
+    Not an AppError: services catch it and re-read, retry or map it to a contract error.
+    """
+
+
+class DeliveryFailed(Exception):
+    """An e-mail could not be handed to the mail service; the caller retries later."""

@@ -1,0 +1,77 @@
+"""In-memory fakes of the account repositories, for unit tests.
+
+They keep the contract of the Table adapters (insert-if-absent, ETag-guarded replace),
+checked by tests/integration/test_account_repositories.py against both.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+
+from shared.domain.accounts import EmailTaken, OtpRecord, User, email_key
+from shared.domain.errors import ConcurrencyConflict
+from shared.ports import Versioned
+
+_etags = itertools.count(1)
+
+
+def _etag() -> str:
+    return f'W/"{next(_etags)}"'
+
+
+class MemoryUserRepository:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users: dict[str, Versioned[User]] = {}
+        self._emails: dict[str, str] = {}
+        self.reads = 0
+
+    def add(self, user: User) -> None:
+        with self._lock:
+            key = email_key(user.email)
+            if key in self._emails and self._emails[key] in self._users:
+                raise EmailTaken()
+            self._emails[key] = user.id
+            self._users[user.id] = Versioned(user, _etag())
+
+    def get(self, user_id: str) -> Versioned[User] | None:
+        with self._lock:
+            self.reads += 1
+            return self._users.get(user_id)
+
+    def find_by_email(self, email: str) -> Versioned[User] | None:
+        with self._lock:
+            self.reads += 1
+            user_id = self._emails.get(email_key(email))
+        return self.get(user_id) if user_id else None
+
+    def update(self, user: User, etag: str) -> str:
+        with self._lock:
+            current = self._users.get(user.id)
+            if current is None or current.etag != etag:
+                raise ConcurrencyConflict("user changed since read")
+            new = Versioned(user, _etag())
+            self._users[user.id] = new
+            return new.etag
+
+
+class MemoryOtpRepository:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: dict[str, Versioned[OtpRecord]] = {}
+
+    def get(self, user_id: str) -> Versioned[OtpRecord] | None:
+        with self._lock:
+            return self._records.get(user_id)
+
+    def put(self, record: OtpRecord, etag: str | None) -> str:
+        with self._lock:
+            current = self._records.get(record.user_id)
+            if (etag is None and current is not None) or (
+                etag is not None and (current is None or current.etag != etag)
+            ):
+                raise ConcurrencyConflict("code record changed since read")
+            new = Versioned(record, _etag())
+            self._records[record.user_id] = new
+            return new.etag

@@ -1,0 +1,188 @@
+"""Accounts in Table Storage.
+
+Tables and keys (each chosen for the queries below; no request scans a table):
+
+``users``       PartitionKey = user id, RowKey = "profile"
+                -> GET /api/me, plan changes, token subjects: one point read.
+``useremails``  PartitionKey = e-mail key (case-folded address), RowKey = "email",
+                ``user_id``  -> login, verify, resend: one point read to find the user id.
+                Inserting it is the uniqueness check (insert-if-absent is atomic).
+``otps``        PartitionKey = user id, RowKey = "current": the one live code record
+                (its HMAC, expiry, attempts, used flag, throttle and send bookkeeping);
+                ETag-guarded so that concurrent wrong guesses all count.
+
+A login is therefore two point reads (e-mail index, user).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from shared.adapters.table_codec import etag_of, from_iso, guarded, to_iso
+from shared.domain.accounts import EmailTaken, OtpRecord, User, email_key
+from shared.domain.errors import ConcurrencyConflict
+from shared.ports import Versioned
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient
+
+PROFILE = "profile"
+EMAIL = "email"
+CURRENT = "current"
+
+
+def _user_entity(user: User) -> dict[str, Any]:
+    return {
+        "PartitionKey": user.id,
+        "RowKey": PROFILE,
+        "email": user.email,
+        "email_key": email_key(user.email),
+        "password_hash": user.password_hash,
+        "email_verified": user.email_verified,
+        "plan": user.plan,
+        "created_at": to_iso(user.created_at),
+        "verified_at": to_iso(user.verified_at),
+    }
+
+
+def _user(entity: Any) -> User:
+    created = from_iso(entity["created_at"])
+    assert created is not None
+    return User(
+        id=entity["PartitionKey"],
+        email=entity["email"],
+        password_hash=entity["password_hash"],
+        email_verified=bool(entity["email_verified"]),
+        plan=entity.get("plan") or "basic",
+        created_at=created,
+        verified_at=from_iso(entity.get("verified_at")),
+    )
+
+
+class TableUserRepository:
+    def __init__(self, users: TableClient, emails: TableClient) -> None:
+        self._users = users
+        self._emails = emails
+
+    def add(self, user: User) -> None:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceExistsError
+        from azure.data.tables import UpdateMode
+
+        index = {"PartitionKey": email_key(user.email), "RowKey": EMAIL, "user_id": user.id}
+        try:
+            self._emails.create_entity(index)
+        except ResourceExistsError:
+            # Taken, unless by a registration that died between the two inserts: an index
+            # entry whose user does not exist may be claimed (guarded by its ETag).
+            existing = self._emails.get_entity(index["PartitionKey"], EMAIL)
+            if self.get(existing["user_id"]) is not None:
+                raise EmailTaken() from None
+            try:
+                guarded(
+                    lambda: self._emails.update_entity(
+                        index,
+                        mode=UpdateMode.REPLACE,
+                        etag=etag_of(existing),
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+                )
+            except ConcurrencyConflict:
+                raise EmailTaken() from None
+        self._users.create_entity(_user_entity(user))
+
+    def get(self, user_id: str) -> Versioned[User] | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            entity = self._users.get_entity(user_id, PROFILE)
+        except ResourceNotFoundError:
+            return None
+        return Versioned(_user(entity), etag_of(entity))
+
+    def find_by_email(self, email: str) -> Versioned[User] | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            index = self._emails.get_entity(email_key(email), EMAIL)
+        except ResourceNotFoundError:
+            return None
+        found = self.get(index["user_id"])
+        if found is None or email_key(found.value.email) != email_key(email):
+            return None
+        return found
+
+    def update(self, user: User, etag: str) -> str:
+        from azure.core import MatchConditions
+        from azure.data.tables import UpdateMode
+
+        metadata = guarded(
+            lambda: self._users.update_entity(
+                _user_entity(user),
+                mode=UpdateMode.REPLACE,
+                etag=etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        )
+        return etag_of(metadata)
+
+
+def _otp_entity(record: OtpRecord) -> dict[str, Any]:
+    return {
+        "PartitionKey": record.user_id,
+        "RowKey": CURRENT,
+        "code_hash": record.code_hash,
+        "expires_at": to_iso(record.expires_at),
+        "attempts": record.attempts,
+        "used": record.used,
+        "requested_at": to_iso(record.requested_at),
+        "request_id": record.request_id,
+        "sent_at": to_iso(record.sent_at),
+    }
+
+
+def _otp(entity: Any) -> OtpRecord:
+    requested = from_iso(entity["requested_at"])
+    assert requested is not None
+    return OtpRecord(
+        user_id=entity["PartitionKey"],
+        code_hash=entity.get("code_hash") or None,
+        expires_at=from_iso(entity.get("expires_at")),
+        attempts=int(entity.get("attempts") or 0),
+        used=bool(entity.get("used")),
+        requested_at=requested,
+        request_id=entity.get("request_id") or "",
+        sent_at=from_iso(entity.get("sent_at")),
+    )
+
+
+class TableOtpRepository:
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+
+    def get(self, user_id: str) -> Versioned[OtpRecord] | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            entity = self._table.get_entity(user_id, CURRENT)
+        except ResourceNotFoundError:
+            return None
+        return Versioned(_otp(entity), etag_of(entity))
+
+    def put(self, record: OtpRecord, etag: str | None) -> str:
+        from azure.core import MatchConditions
+        from azure.data.tables import UpdateMode
+
+        entity = _otp_entity(record)
+        if etag is None:
+            metadata = guarded(lambda: self._table.create_entity(entity))
+        else:
+            metadata = guarded(
+                lambda: self._table.update_entity(
+                    entity,
+                    mode=UpdateMode.REPLACE,
+                    etag=etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            )
+        return etag_of(metadata)

@@ -1,0 +1,237 @@
+"""Accounts: register, one-time codes sent in the background, verify, log in, plans.
+
+The code is never created or sent inside a request: register and resend only record the
+request and enqueue ``{"user_id", "request_id"}`` on ``otp-email``; the queue function
+creates the code, stores its HMAC and sends the e-mail. Sending is idempotent per request
+(a redelivered message whose e-mail went out is dropped) and a failure raises, so the host
+retries and finally moves the message to ``otp-email-poison``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any, Literal
+
+from shared.auth import IssuedToken, Principal, TokenService
+from shared.domain.accounts import (
+    AlreadyVerified,
+    EmailNotVerified,
+    InvalidCredentials,
+    InvalidOtp,
+    OtpRecord,
+    Plan,
+    TooManyAttempts,
+    User,
+    code_matches,
+    email_key,
+    generate_code,
+    hash_code,
+    may_request_code,
+    validate_email,
+    verification_email,
+)
+from shared.domain.errors import ConcurrencyConflict, Forbidden, NotFound, Unauthorized
+from shared.logging import get_logger
+from shared.passwords import PasswordHasher
+from shared.ports import Clock, Mailer, MessageQueue, OtpRepository, UserRepository, Versioned
+
+OTP_QUEUE = "otp-email"
+_RETRIES = 5
+
+log = get_logger("app.accounts")
+
+SendOutcome = Literal["sent", "superseded", "already-sent", "verified", "no-user"]
+
+
+def user_view(user: User, admin_emails: frozenset[str]) -> dict[str, Any]:
+    """The body of GET /api/me and of the admin plan change."""
+    return {
+        "id": user.id,
+        "email": user.email,
+        "email_verified": user.email_verified,
+        "plan": user.plan,
+        "is_admin": email_key(user.email) in admin_emails,
+        "created_at": user.created_at,
+    }
+
+
+@dataclass
+class AccountService:
+    users: UserRepository
+    otps: OtpRepository
+    otp_queue: MessageQueue
+    mailer: Mailer
+    passwords: PasswordHasher
+    tokens: TokenService
+    clock: Clock
+    otp_key: bytes
+    sender: str
+    otp_ttl_seconds: int = 600
+    otp_max_attempts: int = 5
+    admin_emails: frozenset[str] = frozenset()
+
+    # -- register and codes ------------------------------------------------------------
+
+    def register(self, email: str, password: str) -> User:
+        address = validate_email(email)
+        now = self.clock.now()
+        user = User(
+            id=str(uuid.uuid4()),
+            email=address,
+            password_hash=self.passwords.hash(password),
+            email_verified=False,
+            plan="basic",
+            created_at=now,
+        )
+        self.users.add(user)  # EmailTaken (409) when the address has an account
+        log.info("account registered", extra={"user_id": user.id})
+        try:
+            self._request_code(user.id)
+        except Exception:
+            log.exception("verification e-mail not queued", extra={"user_id": user.id})
+        return user
+
+    def resend_otp(self, email: str) -> None:
+        """Queue a new code if the account exists, is unverified and was not sent one in
+        the last 60 s. Says nothing either way (no account enumeration)."""
+        found = self.users.find_by_email(email)
+        if found is None or found.value.email_verified:
+            return
+        self._request_code(found.value.id)
+
+    def _request_code(self, user_id: str) -> bool:
+        now = self.clock.now()
+        current = self.otps.get(user_id)
+        if current is not None and not may_request_code(current.value, now):
+            log.info("code request throttled", extra={"user_id": user_id})
+            return False
+        request_id = uuid.uuid4().hex
+        if current is None:
+            record = OtpRecord(
+                user_id=user_id, code_hash=None, expires_at=None, attempts=0, used=False,
+                requested_at=now, request_id=request_id,
+            )  # fmt: skip
+        else:
+            record = replace(current.value, requested_at=now, request_id=request_id, sent_at=None)
+        try:
+            self.otps.put(record, current.etag if current else None)
+        except ConcurrencyConflict:
+            return False  # a simultaneous request won; it sends the e-mail
+        self.otp_queue.send(json.dumps({"user_id": user_id, "request_id": request_id}))
+        return True
+
+    def send_code(self, message: str) -> SendOutcome:
+        """The ``otp-email`` queue handler: create a code, store its HMAC, send it."""
+        data = json.loads(message)
+        user_id, request_id = str(data["user_id"]), str(data["request_id"])
+        found = self.users.get(user_id)
+        if found is None:
+            return "no-user"
+        if found.value.email_verified:
+            return "verified"
+        current = self.otps.get(user_id)
+        if current is None or current.value.request_id != request_id:
+            return "superseded"  # a newer request has its own message
+        if current.value.sent_at is not None:
+            return "already-sent"  # the message was delivered twice
+        now = self.clock.now()
+        code = generate_code()
+        record = replace(
+            current.value,
+            code_hash=hash_code(self.otp_key, user_id, code),
+            expires_at=now + timedelta(seconds=self.otp_ttl_seconds),
+            attempts=0,
+            used=False,
+        )
+        etag = self.otps.put(record, current.etag)  # a lost race raises: the host retries
+        self.mailer.send(
+            verification_email(self.sender, found.value.email, code, self.otp_ttl_seconds)
+        )  # DeliveryFailed raises: retried with a fresh code
+        with contextlib.suppress(ConcurrencyConflict):  # a resend came in; the mail went out
+            self.otps.put(replace(record, sent_at=now), etag)
+        log.info("verification e-mail sent", extra={"user_id": user_id, "mailer": self.mailer.name})
+        return "sent"
+
+    # -- verify and log in -------------------------------------------------------------
+
+    def verify_email(self, email: str, otp: str) -> User:
+        found = self.users.find_by_email(email)
+        if found is None:
+            raise InvalidOtp()
+        if found.value.email_verified:
+            raise AlreadyVerified()
+        for _ in range(_RETRIES):
+            now = self.clock.now()
+            current = self.otps.get(found.value.id)
+            if current is None:
+                raise InvalidOtp()
+            record = current.value
+            if record.attempts >= self.otp_max_attempts:
+                raise TooManyAttempts()
+            if not record.is_live(now):
+                raise InvalidOtp()
+            try:
+                if code_matches(self.otp_key, record, otp):
+                    self.otps.put(replace(record, used=True), current.etag)
+                    return self._mark_verified(found)
+                self.otps.put(replace(record, attempts=record.attempts + 1), current.etag)
+            except ConcurrencyConflict:
+                continue  # another attempt changed the record: read it again
+            raise InvalidOtp()
+        raise ConcurrencyConflict("verification kept racing")
+
+    def _mark_verified(self, found: Versioned[User]) -> User:
+        for _ in range(_RETRIES):
+            user = replace(found.value, email_verified=True, verified_at=self.clock.now())
+            try:
+                self.users.update(user, found.etag)
+            except ConcurrencyConflict:
+                latest = self.users.get(found.value.id)
+                if latest is None:
+                    raise NotFound("The account no longer exists") from None
+                found = latest
+                continue
+            log.info("e-mail verified", extra={"user_id": user.id})
+            return user
+        raise ConcurrencyConflict("user kept changing")
+
+    def login(self, email: str, password: str) -> IssuedToken:
+        found = self.users.find_by_email(email)
+        password_hash = found.value.password_hash if found else None
+        if not self.passwords.verify(password_hash, password) or found is None:
+            raise InvalidCredentials()
+        user = found.value
+        if not user.email_verified:
+            raise EmailNotVerified("Verify your e-mail address with the code we sent first")
+        if self.passwords.needs_rehash(user.password_hash):
+            upgraded = user.with_password_hash(self.passwords.hash(password))
+            with contextlib.suppress(ConcurrencyConflict):  # else upgraded next time
+                self.users.update(upgraded, found.etag)
+        return self.tokens.issue(user.id, user.email, self.clock.now())
+
+    # -- profile and plans ---------------------------------------------------------------
+
+    def me(self, principal: Principal) -> dict[str, Any]:
+        found = self.users.get(principal.user_id)
+        if found is None:
+            raise Unauthorized("The account of this token no longer exists")
+        return user_view(found.value, self.admin_emails)
+
+    def set_plan(self, principal: Principal, user_id: str, plan: Plan) -> dict[str, Any]:
+        if not principal.is_admin:
+            raise Forbidden("Only administrators can change plans")
+        for _ in range(_RETRIES):
+            found = self.users.get(user_id)
+            if found is None:
+                raise NotFound(f"No user {user_id}")
+            try:
+                self.users.update(replace(found.value, plan=plan), found.etag)
+            except ConcurrencyConflict:
+                continue
+            log.info("plan changed", extra={"target_user": user_id, "plan": plan})
+            return user_view(replace(found.value, plan=plan), self.admin_emails)
+        raise ConcurrencyConflict("user kept changing")

@@ -1,0 +1,146 @@
+"""One contract, two implementations: the in-memory fakes and the Table Storage adapters."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from shared.adapters.memory_accounts import MemoryOtpRepository, MemoryUserRepository
+from shared.adapters.table_accounts import TableOtpRepository, TableUserRepository
+from shared.container import Container
+from shared.domain.accounts import EmailTaken, OtpRecord, User, email_key
+from shared.domain.errors import ConcurrencyConflict
+from shared.ports import OtpRepository, UserRepository
+
+NOW = datetime(2026, 11, 22, 12, 30, 15, 123456, tzinfo=UTC)
+
+
+def new_user(email: str | None = None) -> User:
+    return User(
+        id=str(uuid.uuid4()),
+        email=email or f"u{uuid.uuid4().hex[:8]}@example.com",
+        password_hash="$argon2id$v=19$m=1024,t=1,p=1$c2FsdA$aGFzaA",
+        email_verified=False,
+        plan="basic",
+        created_at=NOW,
+    )
+
+
+@pytest.fixture(params=["memory", "table"])
+def users(
+    request: pytest.FixtureRequest, make_container: Callable[..., Container]
+) -> UserRepository:
+    if request.param == "memory":
+        return MemoryUserRepository()
+    c = make_container()
+    return TableUserRepository(c.table("users"), c.table("useremails"))
+
+
+@pytest.fixture(params=["memory", "table"])
+def otps(request: pytest.FixtureRequest, make_container: Callable[..., Container]) -> OtpRepository:
+    if request.param == "memory":
+        return MemoryOtpRepository()
+    return TableOtpRepository(make_container().table("otps"))
+
+
+def test_add_then_read_by_id_and_by_email_in_any_case(users: UserRepository) -> None:
+    user = new_user()
+    users.add(user)
+    by_id = users.get(user.id)
+    assert by_id is not None
+    assert by_id.value == user  # times survive the round trip to the microsecond
+    by_email = users.find_by_email(user.email.upper())
+    assert by_email is not None
+    assert by_email.value.id == user.id
+    assert users.get("nobody") is None
+    assert users.find_by_email("nobody@example.com") is None
+
+
+def test_an_address_has_one_account(users: UserRepository) -> None:
+    user = new_user()
+    users.add(user)
+    with pytest.raises(EmailTaken):
+        users.add(new_user(user.email.swapcase()))
+
+
+def test_concurrent_registrations_of_one_address_let_exactly_one_win(
+    users: UserRepository,
+) -> None:
+    email = f"race{uuid.uuid4().hex[:8]}@example.com"
+    outcomes: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def attempt(index: int) -> None:
+        barrier.wait()
+        try:
+            users.add(new_user(email.upper() if index % 2 else email))
+            outcomes.append("created")
+        except EmailTaken:
+            outcomes.append("taken")
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["created"] + ["taken"] * 5
+
+
+def test_update_is_guarded_by_the_etag(users: UserRepository) -> None:
+    user = new_user()
+    users.add(user)
+    first = users.get(user.id)
+    assert first is not None
+    new_etag = users.update(replace(user, plan="premium"), first.etag)
+    assert new_etag != first.etag
+    with pytest.raises(ConcurrencyConflict):
+        users.update(replace(user, plan="basic"), first.etag)  # stale
+    latest = users.get(user.id)
+    assert latest is not None
+    assert latest.value.plan == "premium"
+
+
+def test_an_orphaned_email_index_entry_can_be_claimed(
+    make_container: Callable[..., Container],
+) -> None:
+    # A registration that died between its two inserts leaves only the index entry.
+    c = make_container()
+    repository = TableUserRepository(c.table("users"), c.table("useremails"))
+    email = f"orphan{uuid.uuid4().hex[:8]}@example.com"
+    c.table("useremails").create_entity(
+        {"PartitionKey": email_key(email), "RowKey": "email", "user_id": "ghost"}
+    )
+    user = new_user(email)
+    repository.add(user)
+    found = repository.find_by_email(email)
+    assert found is not None
+    assert found.value.id == user.id
+
+
+def otp_record(user_id: str, **changes: object) -> OtpRecord:
+    record = OtpRecord(
+        user_id=user_id, code_hash=None, expires_at=None, attempts=0, used=False,
+        requested_at=NOW, request_id="r1",
+    )  # fmt: skip
+    return replace(record, **changes)  # type: ignore[arg-type]
+
+
+def test_otp_insert_if_absent_then_guarded_replace(otps: OtpRepository) -> None:
+    user_id = str(uuid.uuid4())
+    assert otps.get(user_id) is None
+    etag = otps.put(otp_record(user_id), None)
+    with pytest.raises(ConcurrencyConflict):
+        otps.put(otp_record(user_id), None)  # already there
+    record = otp_record(user_id, code_hash="ab" * 32, expires_at=NOW, attempts=2, sent_at=NOW)
+    second = otps.put(record, etag)
+    with pytest.raises(ConcurrencyConflict):
+        otps.put(otp_record(user_id, attempts=3), etag)  # stale
+    stored = otps.get(user_id)
+    assert stored is not None
+    assert stored.value == record
+    assert stored.etag == second

@@ -1,0 +1,87 @@
+"""A real SMTP server on loopback for tests (aiosmtpd), collecting what it receives.
+
+with SmtpServer(delay=5) as smtp:      # holds each message 5 s before accepting it
+    ... smtp.port ... smtp.messages() ... smtp.wait_for(1)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import threading
+import time
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from devtools.azurite import free_port
+
+
+class _Handler:
+    def __init__(self, server: SmtpServer) -> None:
+        self.server = server
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.server.delay:
+            await asyncio.sleep(self.server.delay)
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self.server._lock:
+            self.server._messages.append(message)  # type: ignore[arg-type]
+            self.server._recipients.append(list(envelope.rcpt_tos))
+        return "250 Message accepted for delivery"
+
+
+class SmtpServer:
+    def __init__(self, delay: float = 0, credentials: tuple[str, str] | None = None) -> None:
+        self.delay = delay
+        self.port = free_port()
+        self._lock = threading.Lock()
+        self._messages: list[EmailMessage] = []
+        self._recipients: list[list[str]] = []
+        self._credentials = credentials
+        kwargs: dict[str, Any] = {}
+        if credentials:
+            kwargs.update(
+                authenticator=self._authenticate, auth_require_tls=False, auth_required=True
+            )
+        self._controller = Controller(
+            _Handler(self), hostname="127.0.0.1", port=self.port, ready_timeout=10, **kwargs
+        )
+
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        if isinstance(auth_data, LoginPassword) and self._credentials is not None:
+            login, password = self._credentials
+            if auth_data.login.decode() == login and auth_data.password.decode() == password:
+                return AuthResult(success=True)
+        return AuthResult(success=False, handled=False)
+
+    def start(self) -> SmtpServer:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def messages(self) -> list[EmailMessage]:
+        with self._lock:
+            return list(self._messages)
+
+    def wait_for(self, count: int, timeout: float = 20.0) -> list[EmailMessage]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            messages = self.messages()
+            if len(messages) >= count:
+                return messages
+            time.sleep(0.05)
+        raise AssertionError(f"expected {count} messages, got {len(self.messages())}")
+
+    def __enter__(self) -> SmtpServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

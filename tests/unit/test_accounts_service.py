@@ -1,0 +1,273 @@
+"""The account rules against in-memory fakes and a fake clock (no I/O, no sleeping)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from shared.adapters.clock import FakeClock
+from shared.adapters.memory_accounts import MemoryOtpRepository, MemoryUserRepository
+from shared.auth import Principal, TokenService
+from shared.domain.accounts import (
+    AlreadyVerified,
+    EmailNotVerified,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidOtp,
+    TooManyAttempts,
+    code_from_email,
+    otp_key,
+)
+from shared.domain.errors import DeliveryFailed, Forbidden, NotFound, ValidationFailed
+from shared.passwords import PasswordHasher
+from shared.services.accounts import AccountService
+from tests.conftest import TEST_SIGNING_KEY
+from tests.support.fakes import MemoryQueue, RecordingMailer
+
+FAST_ARGON2 = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class World:
+    service: AccountService
+    users: MemoryUserRepository
+    otps: MemoryOtpRepository
+    queue: MemoryQueue
+    mailer: RecordingMailer
+    clock: FakeClock
+
+    def deliver(self) -> list[str]:
+        """Run the queue function for every queued message, as the host would."""
+        outcomes = [self.service.send_code(body) for body in self.queue.bodies()]
+        self.queue.messages.clear()
+        return outcomes
+
+    def last_code(self) -> str:
+        code = code_from_email(self.mailer.sent[-1])
+        assert code is not None
+        return code
+
+
+@pytest.fixture
+def world() -> World:
+    clock = FakeClock()
+    users, otps, queue, mailer = (
+        MemoryUserRepository(), MemoryOtpRepository(), MemoryQueue(), RecordingMailer()
+    )  # fmt: skip
+    service = AccountService(
+        users=users,
+        otps=otps,
+        otp_queue=queue,
+        mailer=mailer,
+        passwords=PasswordHasher(**FAST_ARGON2),
+        tokens=TokenService(TEST_SIGNING_KEY, 60),
+        clock=clock,
+        otp_key=otp_key(TEST_SIGNING_KEY),
+        sender="no-reply@example.com",
+        otp_ttl_seconds=600,
+        otp_max_attempts=5,
+        admin_emails=frozenset({"boss@example.com"}),
+    )
+    return World(service, users, otps, queue, mailer, clock)
+
+
+def registered(world: World, email: str = "ann@example.com") -> str:
+    user = world.service.register(email, PASSWORD)
+    world.deliver()
+    return user.id
+
+
+def test_register_queues_a_message_without_the_code(world: World) -> None:
+    user = world.service.register("Ann@Example.com", PASSWORD)
+    assert user.email_verified is False
+    assert world.mailer.sent == []  # nothing sent inside the request
+    (body,) = world.queue.bodies()
+    assert set(json.loads(body)) == {"user_id", "request_id"}
+    assert world.deliver() == ["sent"]
+    message = world.mailer.sent[0]
+    assert "verification code" in message["Subject"]
+    assert message["To"] == "Ann@example.com"
+    code = world.last_code()
+    record = world.otps.get(user.id)
+    assert record is not None
+    assert code not in json.dumps(record.value.__dict__, default=str)  # only its HMAC
+
+
+def test_password_is_stored_as_argon2id(world: World) -> None:
+    user = world.service.register("ann@example.com", PASSWORD)
+    stored = world.users.get(user.id)
+    assert stored is not None
+    assert stored.value.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in stored.value.password_hash
+
+
+@pytest.mark.parametrize("other", ["ann@example.com", "ANN@EXAMPLE.COM", " Ann@example.com "])
+def test_one_account_per_address_in_any_case(world: World, other: str) -> None:
+    world.service.register("ann@example.com", PASSWORD)
+    with pytest.raises(EmailTaken):
+        world.service.register(other, PASSWORD)
+
+
+@pytest.mark.parametrize("email", ["not-an-email", "a@b", "ann@@example.com", "ann@exa mple.test"])
+def test_invalid_addresses_are_refused_with_a_field_error(world: World, email: str) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        world.service.register(email, PASSWORD)
+    assert caught.value.errors[0].field == "email"
+    assert world.queue.bodies() == []
+
+
+def test_the_right_code_verifies_once(world: World) -> None:
+    registered(world)
+    code = world.last_code()
+    user = world.service.verify_email("ANN@example.com", code)
+    assert user.email_verified is True
+    with pytest.raises(AlreadyVerified):
+        world.service.verify_email("ann@example.com", code)
+
+
+def test_five_wrong_codes_kill_the_code(world: World) -> None:
+    registered(world)
+    code = world.last_code()
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    for _ in range(5):
+        with pytest.raises(InvalidOtp):
+            world.service.verify_email("ann@example.com", wrong)
+    with pytest.raises(TooManyAttempts):
+        world.service.verify_email("ann@example.com", wrong)
+    with pytest.raises(TooManyAttempts):
+        world.service.verify_email("ann@example.com", code)  # dead, even when right
+
+
+def test_an_expired_code_is_refused(world: World) -> None:
+    registered(world)
+    code = world.last_code()
+    world.clock.advance(600)
+    with pytest.raises(InvalidOtp):
+        world.service.verify_email("ann@example.com", code)
+
+
+def test_a_code_is_valid_until_just_before_expiry(world: World) -> None:
+    registered(world)
+    code = world.last_code()
+    world.clock.advance(599)
+    assert world.service.verify_email("ann@example.com", code).email_verified
+
+
+def test_a_replaced_code_is_refused_and_the_new_one_works(world: World) -> None:
+    registered(world)
+    old = world.last_code()
+    world.clock.advance(61)
+    world.service.resend_otp("ann@example.com")
+    assert world.deliver() == ["sent"]
+    new = world.last_code()
+    if new == old:  # one in a million: the same six digits drawn twice
+        pytest.skip("the new code equals the old one")
+    with pytest.raises(InvalidOtp):
+        world.service.verify_email("ann@example.com", old)
+    assert world.service.verify_email("ann@example.com", new).email_verified
+
+
+def test_resend_is_throttled_to_one_email_per_minute(world: World) -> None:
+    registered(world)
+    world.clock.advance(30)
+    world.service.resend_otp("ann@example.com")
+    assert world.queue.bodies() == []
+    world.clock.advance(30)
+    world.service.resend_otp("ann@example.com")
+    assert len(world.queue.bodies()) == 1
+
+
+def test_resend_for_unknown_or_verified_accounts_does_nothing(world: World) -> None:
+    world.service.resend_otp("nobody@example.com")
+    registered(world)
+    world.service.verify_email("ann@example.com", world.last_code())
+    world.clock.advance(120)
+    world.service.resend_otp("ann@example.com")
+    assert world.queue.bodies() == []
+
+
+def test_a_message_delivered_twice_sends_one_email(world: World) -> None:
+    world.service.register("ann@example.com", PASSWORD)
+    (body,) = world.queue.bodies()
+    assert world.service.send_code(body) == "sent"
+    assert world.service.send_code(body) == "already-sent"
+    assert len(world.mailer.sent) == 1
+
+
+def test_a_superseded_message_sends_nothing(world: World) -> None:
+    world.service.register("ann@example.com", PASSWORD)
+    (first,) = world.queue.bodies()
+    world.clock.advance(61)
+    world.service.resend_otp("ann@example.com")
+    assert world.service.send_code(first) == "superseded"
+    assert world.mailer.sent == []
+
+
+def test_a_failed_send_raises_and_the_retry_sends_a_working_code(world: World) -> None:
+    world.service.register("ann@example.com", PASSWORD)
+    (body,) = world.queue.bodies()
+    world.mailer.failures_left = 1
+    with pytest.raises(DeliveryFailed):
+        world.service.send_code(body)
+    assert world.service.send_code(body) == "sent"  # the host's retry
+    assert world.service.verify_email("ann@example.com", world.last_code()).email_verified
+
+
+def test_login_needs_a_verified_account_and_the_right_password(world: World) -> None:
+    registered(world)
+    with pytest.raises(EmailNotVerified):
+        world.service.login("ann@example.com", PASSWORD)
+    world.service.verify_email("ann@example.com", world.last_code())
+    token = world.service.login("ANN@example.com", PASSWORD)
+    claims = world.service.tokens.verify(token.access_token, world.clock.now())
+    assert claims["email"] == "ann@example.com"
+    assert token.expires_in == 3600
+
+
+def test_unknown_email_and_wrong_password_answer_alike(world: World) -> None:
+    registered(world)
+    world.service.verify_email("ann@example.com", world.last_code())
+    with pytest.raises(InvalidCredentials) as wrong:
+        world.service.login("ann@example.com", "wrong password")
+    with pytest.raises(InvalidCredentials) as unknown:
+        world.service.login("nobody@example.com", PASSWORD)
+    assert (wrong.value.slug, wrong.value.detail) == (unknown.value.slug, unknown.value.detail)
+
+
+def test_login_rehashes_when_the_parameters_change(world: World) -> None:
+    user_id = registered(world)
+    world.service.verify_email("ann@example.com", world.last_code())
+    before = world.users.get(user_id)
+    assert before is not None
+    world.service.passwords = PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1)
+    world.service.login("ann@example.com", PASSWORD)
+    after = world.users.get(user_id)
+    assert after is not None
+    assert after.value.password_hash != before.value.password_hash
+    assert "t=2" in after.value.password_hash
+    world.service.login("ann@example.com", PASSWORD)  # the new hash verifies
+
+
+def test_me_and_admin_plan_changes(world: World) -> None:
+    ann = registered(world)
+    me = world.service.me(Principal(ann, "ann@example.com"))
+    assert me["plan"] == "basic"
+    assert me["is_admin"] is False
+    with pytest.raises(Forbidden):
+        world.service.set_plan(Principal(ann, "ann@example.com"), ann, "premium")
+    boss = Principal("boss-id", "boss@example.com", is_admin=True)
+    assert world.service.set_plan(boss, ann, "premium")["plan"] == "premium"
+    assert world.service.me(Principal(ann, "ann@example.com"))["plan"] == "premium"
+    with pytest.raises(NotFound):
+        world.service.set_plan(boss, "no-such-user", "premium")
+
+
+def test_login_is_two_point_reads(world: World) -> None:
+    registered(world)
+    world.service.verify_email("ann@example.com", world.last_code())
+    world.users.reads = 0
+    world.service.login("ann@example.com", PASSWORD)
+    assert world.users.reads == 2
