@@ -8,7 +8,7 @@ STAMP_NODE := node_modules/.installed
 PORT ?= 7071
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-unit test-integration test-e2e bench lint typecheck clean
+.PHONY: install run test test-unit test-integration test-e2e bench lint typecheck clean outbox
 
 install: $(STAMP_PY) $(STAMP_NODE)
 
@@ -39,6 +39,9 @@ test-integration: install
 
 test-e2e: install
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+outbox: install
+	$(PY) -m devtools.outbox
 
 bench: install
 	$(PY) -m bench
