@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.clock import SystemClock
@@ -26,11 +27,19 @@ if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient, ContainerClient
     from azure.storage.queue import QueueClient, QueueServiceClient
 
+    from shared.adapters.blob_archive import RawResponseArchive
+    from shared.adapters.city_index import CityIndex
     from shared.adapters.storage_queue import StorageMessageQueue
+    from shared.adapters.table_history import TableHistoryRepository
+    from shared.adapters.table_jobs import TableBidRepository, TableJobRepository
     from shared.auth import TokenService
+    from shared.domain.weather import RawResponse
     from shared.passwords import PasswordHasher
-    from shared.ports import Mailer
+    from shared.ports import Mailer, SentimentAnalyzer, WeatherProvider
     from shared.services.accounts import AccountService
+    from shared.services.weather import WeatherService
+
+CITY_INDEX_PATH = Path(__file__).resolve().parent.parent / "data" / "cities15000.json.gz"
 
 # Short network timeouts: a request path should fail fast rather than hang on storage.
 _CONNECTION_TIMEOUT = 5
@@ -233,8 +242,6 @@ class Container:
 
             secret = settings.acs_connection_string
             return AcsMailer(secret.get_secret_value() if secret else None, settings.acs_endpoint)
-        from pathlib import Path
-
         from shared.adapters.mail_outbox import OutboxMailer
 
         return OutboxMailer(Path(settings.email_outbox_dir))
@@ -260,6 +267,104 @@ class Container:
             otp_max_attempts=self.settings.otp_max_attempts,
             admin_emails=self.settings.admin_email_set,
         )
+
+    @cached_property
+    def jobs(self) -> TableJobRepository:
+        from shared.adapters.table_jobs import TableJobRepository
+
+        names = ("jobs", "jobids", "openjobs", "assignedjobs", "duejobs", "runningjobs")
+        return TableJobRepository({name: self.table(name) for name in names})
+
+    @cached_property
+    def bids(self) -> TableBidRepository:
+        from shared.adapters.table_jobs import TableBidRepository
+
+        return TableBidRepository(self.table("bids"), self.table("bidsentiment"))
+
+    @cached_property
+    def history(self) -> TableHistoryRepository:
+        from shared.adapters.table_history import TableHistoryRepository
+
+        return TableHistoryRepository(self.table("history"))
+
+    @cached_property
+    def city_index(self) -> CityIndex:
+        from shared.adapters.city_index import CityIndex
+
+        return CityIndex(CITY_INDEX_PATH)
+
+    @cached_property
+    def http_session(self) -> Any:
+        """One requests.Session for every outbound HTTP call of this process."""
+        from shared.adapters.http_client import build_session
+        from shared.settings import APP_NAME, APP_VERSION
+
+        return build_session(f"{APP_NAME}/{APP_VERSION} (+https://github.com/weather-jobs)")
+
+    @cached_property
+    def raw_archive(self) -> RawResponseArchive:
+        from shared.adapters.blob_archive import CONTAINER, RawResponseArchive
+
+        return RawResponseArchive(self.blob_container(CONTAINER))
+
+    def _archive(self, raw: RawResponse) -> None:
+        self.raw_archive.put(raw)
+
+    @cached_property
+    def weather_provider(self) -> WeatherProvider:
+        """The provider chosen by WEATHER_PROVIDER, its raw answers archived."""
+        settings = self.settings
+        if settings.weather_provider == "openweather":
+            from shared.adapters.weather_openweather import OpenWeatherProvider
+
+            key = settings.openweather_api_key
+            if key is None or not key.get_secret_value():
+                raise RuntimeError("WEATHER_PROVIDER=openweather needs OPENWEATHER_API_KEY")
+            return OpenWeatherProvider(
+                self.http_session, settings.openweather_base_url, key.get_secret_value(),
+                self._archive, self.clock,
+            )  # fmt: skip
+        if settings.weather_provider == "simulated":
+            from shared.adapters.weather_simulated import SimulatedProvider
+
+            return SimulatedProvider(self.clock, self._archive)
+        from shared.adapters.weather_openmeteo import OpenMeteoProvider
+
+        return OpenMeteoProvider(
+            self.http_session, settings.open_meteo_base_url, settings.open_meteo_geocoding_url,
+            self._archive, self.clock,
+        )  # fmt: skip
+
+    @cached_property
+    def weather(self) -> WeatherService:
+        from shared.services.weather import GeocodeCache, WeatherCache, WeatherService
+
+        return WeatherService(
+            provider=self.weather_provider,
+            cities=self.city_index,
+            cache=WeatherCache(self.table("weathercache")),
+            geocache=GeocodeCache(self.table("geocache")),
+            history=self.history,
+            clock=self.clock,
+            ttl_seconds=self.settings.weather_cache_ttl_seconds,
+        )
+
+    @cached_property
+    def sentiment(self) -> SentimentAnalyzer:
+        """The analyzer chosen by SENTIMENT_PROVIDER."""
+        settings = self.settings
+        if settings.sentiment_provider == "azure":
+            from shared.adapters.sentiment_azure import AzureTextAnalyticsAnalyzer
+
+            if not settings.text_analytics_endpoint:
+                raise RuntimeError("SENTIMENT_PROVIDER=azure needs TEXT_ANALYTICS_ENDPOINT")
+            key = settings.text_analytics_key
+            return AzureTextAnalyticsAnalyzer(
+                settings.text_analytics_endpoint, key.get_secret_value() if key else None
+            )
+        from shared.adapters.sentiment_local import LocalSentimentAnalyzer
+
+        return LocalSentimentAnalyzer()
 
     @cached_property
     def tokens(self) -> TokenService:

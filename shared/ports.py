@@ -77,3 +77,60 @@ class Mailer(Protocol):
     def send(self, message: EmailMessage) -> None:
         """Deliver or raise (MailDeliveryError); never half-succeed silently."""
         ...
+
+
+# -- weather -----------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from shared.domain.weather import City, Observation, Units
+
+
+class WeatherProvider(Protocol):
+    """A source of current weather (Open-Meteo, OpenWeatherMap, or the offline simulation).
+
+    ``max_batch`` says how many cities one upstream request may carry, so that the refresh
+    timer can batch where the provider allows it and count requests against the rate limit.
+    """
+
+    name: str  # "open-meteo" | "openweather" | "simulated"
+    max_batch: int
+
+    def current(self, cities: Sequence[City], units: Units) -> dict[str, Observation]:
+        """Current conditions keyed by ``City.id``; raises UpstreamUnavailable (with
+        ``retry_after``) when the provider cannot answer, never returns a partial guess."""
+        ...
+
+    def geocode(self, name: str, country: str | None = None, limit: int = 5) -> list[City]:
+        """Places the provider knows by that name (most populous first where it says);
+        an empty list when none; raises UpstreamUnavailable when it cannot answer."""
+        ...
+
+
+# -- sentiment ---------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from shared.domain.sentiment import SentimentResult
+
+
+class SentimentAnalyzer(Protocol):
+    """Scores the sentiment of short texts (bid comments, ``text.sentiment`` jobs).
+
+    Implemented by the Azure AI Language adapter and by the offline VADER analyzer.
+    ``max_batch`` is how many documents one upstream request carries; ``analyze`` takes
+    any number and splits them, so callers only use it to size their own work.
+    """
+
+    name: str  # "azure-language" | "local-vader"
+    max_batch: int
+
+    def analyze(self, documents: Sequence[tuple[str, str]]) -> list[SentimentResult]:
+        """One result per ``(id, text)`` pair, in input order (ids must be unique).
+
+        A document the analyzer cannot score (empty text, say) is a result with ``error``
+        set, never an exception; a failure of the whole request (network, auth, 5xx,
+        throttling) raises UpstreamUnavailable, whose message never carries a secret."""
+        ...

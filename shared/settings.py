@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     # Jobs
     job_max_attempts: int = Field(3, ge=1, le=20, alias="JOB_MAX_ATTEMPTS")
     job_retry_base_seconds: float = Field(30, ge=0, alias="JOB_RETRY_BASE_SECONDS")
+    job_timeout_seconds: int = Field(120, ge=1, le=3600, alias="JOB_TIMEOUT_SECONDS")
+    jobs_sweep_schedule: str = Field("0 * * * * *", alias="JOBS_SWEEP_SCHEDULE")
 
     # Plans
     plan_basic_city_limit: int = Field(3, ge=0, alias="PLAN_BASIC_CITY_LIMIT")

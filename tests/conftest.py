@@ -52,6 +52,9 @@ def base_settings_values(storage_connection_string: str) -> dict[str, Any]:
         "EMAIL_PROVIDER": "outbox",
         "SENTIMENT_PROVIDER": "local",
         "AUTH_SIGNING_KEY": TEST_SIGNING_KEY,
+        # Timers fire once a year in tests; a test runs them through the admin endpoint.
+        "JOBS_SWEEP_SCHEDULE": "0 0 0 1 1 *",
+        "WEATHER_REFRESH_SCHEDULE": "0 0 0 1 1 *",
     }
 
 

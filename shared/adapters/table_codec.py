@@ -6,9 +6,13 @@ the round trip exactly); writes that must not lose a race use ETags.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+
+from shared.domain.errors import FieldError, ValidationFailed
 
 T = TypeVar("T")
 
@@ -42,3 +46,23 @@ def guarded(action: Callable[[], T]) -> T:
         return action()
     except (ResourceModifiedError, ResourceExistsError) as exc:
         raise ConcurrencyConflict(str(exc.reason or exc.__class__.__name__)) from exc
+
+
+def encode_cursor(row_key: str) -> str:
+    return base64.urlsafe_b64encode(row_key.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, prefix: str) -> str | None:
+    """The RowKey a cursor stands for; 400 for anything that is not one of ours."""
+    if not cursor:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value: str | None = base64.urlsafe_b64decode(padded.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        value = None
+    if not value or not value.startswith(prefix) or not value.isprintable():
+        raise ValidationFailed(
+            "The cursor is not valid", errors=[FieldError("cursor", "not a cursor of this list")]
+        )
+    return value

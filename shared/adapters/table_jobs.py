@@ -1,0 +1,451 @@
+"""Jobs and bids in Table Storage.
+
+Tables and keys (every request is a point read or one partition range query):
+
+``jobs``         PartitionKey = owner id. Per job, five rows written in ONE entity-group
+                 transaction (so they never disagree):
+                   ``job|{id}``                      the job (ETag = its version)
+                   ``c|{inverted created}|{id}``      list, sort -created_at (default)
+                   ``C|{created}|{id}``               list, sort created_at
+                   ``s|{scheduled}|{id}``             list, sort scheduled_time
+                   ``S|{inverted scheduled}|{id}``    list, sort -scheduled_time
+                 Each row carries ``status`` and ``kind`` columns (the filters) and the
+                 job as JSON, so a page of a list is one range query. The summary reads
+                 the ``status`` column of the owner's ``job|`` rows only.
+``jobids``       PartitionKey = job id, RowKey = "owner": who owns it (GET /jobs/{id},
+                 bids and queue messages find the job with two point reads).
+``openjobs``     PartitionKey = "open", RowKey = ``{inverted created}|{id}``: pending,
+                 unassigned jobs (GET /jobs/open), a projection rewritten after every
+                 change of the job.
+``assignedjobs`` PartitionKey = assignee id, RowKey = ``{inverted created}|{id}``.
+``duejobs``      PartitionKey = "due", RowKey = ``{scheduled}|{owner}|{id}``: jobs further
+                 ahead than a queue message can wait; swept by ``enqueue_due_jobs``.
+``runningjobs``  PartitionKey = "running", RowKey = ``{owner}|{id}``: jobs in progress with
+                 their lease, so that the sweeper re-drives a job whose worker died.
+``bids``         PartitionKey = job id, RowKey = bid id (time-sortable): all bids of a job
+                 in one query; accepting rewrites them in one transaction per 100.
+``bidsentiment`` PartitionKey = "pending", RowKey = ``{job id}|{bid id}``: comments not
+                 yet scored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from shared.adapters.table_codec import (
+    decode_cursor,
+    encode_cursor,
+    etag_of,
+    from_iso,
+    guarded,
+    to_iso,
+)
+from shared.domain.errors import ConcurrencyConflict
+from shared.domain.jobs import Bid, Fee, Job, JobResult
+from shared.ports import Versioned
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient
+
+MAX_TIME = 10**13  # ms; inverted times sort newest first
+SORT_PREFIX = {"-created_at": "c", "created_at": "C", "scheduled_time": "s", "-scheduled_time": "S"}
+
+
+def _ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+def _inv(value: datetime) -> str:
+    return f"{MAX_TIME - _ms(value):013d}"
+
+
+def _fwd(value: datetime) -> str:
+    return f"{_ms(value):013d}"
+
+
+def job_to_json(job: Job) -> str:
+    result = None
+    if job.result is not None:
+        result = {
+            "output": job.result.output,
+            "error_message": job.result.error_message,
+            "completed_at": to_iso(job.result.completed_at),
+        }
+    return json.dumps(
+        {
+            "id": job.id, "owner_id": job.owner_id, "name": job.name,
+            "description": job.description, "kind": job.kind, "params": job.params,
+            "status": job.status, "scheduled_time": to_iso(job.scheduled_time),
+            "created_at": to_iso(job.created_at), "updated_at": to_iso(job.updated_at),
+            "attempts": job.attempts, "max_attempts": job.max_attempts,
+            "assignee_id": job.assignee_id, "last_error": job.last_error,
+            "dispatch_id": job.dispatch_id, "lease_until": to_iso(job.lease_until),
+            "result": result,
+        },
+        separators=(",", ":"),
+    )  # fmt: skip
+
+
+def job_from_json(text: str) -> Job:
+    data = json.loads(text)
+    result = data.get("result")
+    return Job(
+        id=data["id"], owner_id=data["owner_id"], name=data["name"],
+        description=data["description"], kind=data["kind"], params=data["params"],
+        status=data["status"], scheduled_time=_required(data["scheduled_time"]),
+        created_at=_required(data["created_at"]), updated_at=_required(data["updated_at"]),
+        attempts=data["attempts"], max_attempts=data["max_attempts"],
+        assignee_id=data.get("assignee_id"), last_error=data.get("last_error"),
+        dispatch_id=data.get("dispatch_id") or "", lease_until=from_iso(data.get("lease_until")),
+        result=JobResult(
+            output=result["output"], error_message=result["error_message"],
+            completed_at=_required(result["completed_at"]),
+        ) if result else None,
+    )  # fmt: skip
+
+
+def _required(value: Any) -> datetime:
+    parsed = from_iso(value)
+    if parsed is None:
+        raise ValueError("missing time")
+    return parsed
+
+
+def _sort_keys(job: Job) -> list[str]:
+    return [
+        f"c|{_inv(job.created_at)}|{job.id}",
+        f"C|{_fwd(job.created_at)}|{job.id}",
+        f"s|{_fwd(job.scheduled_time)}|{job.id}",
+        f"S|{_inv(job.scheduled_time)}|{job.id}",
+    ]
+
+
+def _row(job: Job, row_key: str, data: str) -> dict[str, Any]:
+    return {
+        "PartitionKey": job.owner_id,
+        "RowKey": row_key,
+        "status": job.status,
+        "kind": job.kind,
+        "data": data,
+    }
+
+
+def _page(
+    table: TableClient, query: str, parameters: dict[str, Any], limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Up to ``limit`` rows and the cursor of the next page (None at the end)."""
+    rows: list[dict[str, Any]] = []
+    for entity in table.query_entities(
+        query, parameters=parameters, results_per_page=min(limit + 1, 1000)
+    ):
+        rows.append(entity)
+        if len(rows) > limit:
+            break
+    if len(rows) > limit:
+        return rows[:limit], encode_cursor(rows[limit - 1]["RowKey"])
+    return rows, None
+
+
+class TableJobRepository:
+    def __init__(self, tables: dict[str, TableClient]) -> None:
+        self._jobs = tables["jobs"]
+        self._ids = tables["jobids"]
+        self._open = tables["openjobs"]
+        self._assigned = tables["assignedjobs"]
+        self._due = tables["duejobs"]
+        self._running = tables["runningjobs"]
+
+    # -- the job and its sort rows --------------------------------------------------------
+
+    def create(self, job: Job) -> str:
+        self._ids.upsert_entity(
+            {"PartitionKey": job.id, "RowKey": "owner", "owner_id": job.owner_id}
+        )
+        data = job_to_json(job)
+        operations: list[Any] = [("create", _row(job, f"job|{job.id}", data))]
+        operations += [("upsert", _row(job, key, data)) for key in _sort_keys(job)]
+        results = guarded(lambda: self._jobs.submit_transaction(operations))
+        self.project(job)
+        return etag_of(results[0])
+
+    def save(self, job: Job, previous: Versioned[Job]) -> str:
+        """Write ``job`` if its stored version is still ``previous`` (ConcurrencyConflict)."""
+        from azure.core import MatchConditions
+        from azure.data.tables import UpdateMode
+
+        data = job_to_json(job)
+        new_keys = _sort_keys(job)
+        operations: list[Any] = [
+            (
+                "update",
+                _row(job, f"job|{job.id}", data),
+                {"mode": UpdateMode.REPLACE, "etag": previous.etag,
+                 "match_condition": MatchConditions.IfNotModified},
+            )
+        ]  # fmt: skip
+        operations += [("upsert", _row(job, key, data), {"mode": UpdateMode.REPLACE})
+                       for key in new_keys]  # fmt: skip
+        operations += [
+            ("delete", {"PartitionKey": job.owner_id, "RowKey": key})
+            for key in _sort_keys(previous.value)
+            if key not in new_keys
+        ]
+        try:
+            results = self._jobs.submit_transaction(operations)
+        except Exception as exc:
+            from azure.data.tables import TableTransactionError
+
+            if isinstance(exc, TableTransactionError) and exc.status_code in (409, 412):
+                raise ConcurrencyConflict("job changed since read") from exc
+            raise
+        self.project(job)
+        return etag_of(results[0])
+
+    def project(self, job: Job) -> None:
+        """Rewrite the job's copies in the open and assigned lists (idempotent)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        key = f"{_inv(job.created_at)}|{job.id}"
+        data = job_to_json(job)
+        if job.is_open:
+            self._open.upsert_entity(
+                {"PartitionKey": "open", "RowKey": key, "owner_id": job.owner_id, "data": data}
+            )
+        else:
+            with contextlib.suppress(ResourceNotFoundError):
+                self._open.delete_entity("open", key)
+        if job.assignee_id:
+            self._assigned.upsert_entity(
+                {"PartitionKey": job.assignee_id, "RowKey": key, "data": data}
+            )
+
+    def owner_of(self, job_id: str) -> str | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return str(self._ids.get_entity(job_id, "owner")["owner_id"])
+        except ResourceNotFoundError:
+            return None
+
+    def get(self, owner_id: str, job_id: str) -> Versioned[Job] | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            entity = self._jobs.get_entity(owner_id, f"job|{job_id}")
+        except ResourceNotFoundError:
+            return None
+        return Versioned(job_from_json(entity["data"]), etag_of(entity))
+
+    def find(self, job_id: str) -> Versioned[Job] | None:
+        owner = self.owner_of(job_id)
+        return self.get(owner, job_id) if owner else None
+
+    # -- lists ------------------------------------------------------------------------
+
+    def list_own(
+        self, owner_id: str, *, status: str | None, kind: str | None, sort: str,
+        limit: int, cursor: str | None,
+    ) -> tuple[list[Job], str | None]:  # fmt: skip
+        prefix = SORT_PREFIX[sort] + "|"
+        after = decode_cursor(cursor, prefix)
+        query = "PartitionKey eq @owner and RowKey gt @low and RowKey lt @high"
+        parameters: dict[str, Any] = {
+            "owner": owner_id, "low": after or prefix, "high": prefix[:-1] + "}",
+        }  # fmt: skip
+        if status:
+            query += " and status eq @status"
+            parameters["status"] = status
+        if kind:
+            query += " and kind eq @kind"
+            parameters["kind"] = kind
+        rows, next_cursor = _page(self._jobs, query, parameters, limit)
+        return [job_from_json(r["data"]) for r in rows], next_cursor
+
+    def list_open(
+        self, exclude_owner: str, limit: int, cursor: str | None
+    ) -> tuple[list[Job], str | None]:
+        after = decode_cursor(cursor, "")
+        query = "PartitionKey eq 'open' and owner_id ne @me"
+        parameters: dict[str, Any] = {"me": exclude_owner}
+        if after:
+            query += " and RowKey gt @after"
+            parameters["after"] = after
+        rows, next_cursor = _page(self._open, query, parameters, limit)
+        return [job_from_json(r["data"]) for r in rows], next_cursor
+
+    def list_assigned(
+        self, assignee_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[Job], str | None]:
+        after = decode_cursor(cursor, "")
+        query = "PartitionKey eq @me"
+        parameters: dict[str, Any] = {"me": assignee_id}
+        if after:
+            query += " and RowKey gt @after"
+            parameters["after"] = after
+        rows, next_cursor = _page(self._assigned, query, parameters, limit)
+        return [job_from_json(r["data"]) for r in rows], next_cursor
+
+    def status_counts(self, owner_id: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for entity in self._jobs.query_entities(
+            "PartitionKey eq @owner and RowKey gt 'job|' and RowKey lt 'job}'",
+            parameters={"owner": owner_id},
+            select=["status"],
+        ):
+            counts[entity["status"]] = counts.get(entity["status"], 0) + 1
+        return counts
+
+    # -- scheduling indexes ------------------------------------------------------------
+
+    def add_due(self, job: Job) -> None:
+        self._due.upsert_entity({
+            "PartitionKey": "due",
+            "RowKey": f"{to_iso(job.scheduled_time)}|{job.owner_id}|{job.id}",
+            "owner_id": job.owner_id, "job_id": job.id, "dispatch_id": job.dispatch_id,
+        })  # fmt: skip
+
+    def due_before(self, moment: datetime, limit: int = 500) -> list[dict[str, Any]]:
+        entities = self._due.query_entities(
+            "PartitionKey eq 'due' and RowKey lt @until",
+            parameters={"until": f"{to_iso(moment)}}}"},
+            results_per_page=limit,
+        )
+        return [dict(e) for _, e in zip(range(limit), entities, strict=False)]
+
+    def remove_due(self, row_key: str) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with contextlib.suppress(ResourceNotFoundError):
+            self._due.delete_entity("due", row_key)
+
+    def mark_running(self, job: Job) -> None:
+        self._running.upsert_entity({
+            "PartitionKey": "running", "RowKey": f"{job.owner_id}|{job.id}",
+            "owner_id": job.owner_id, "job_id": job.id,
+            "lease_until": to_iso(job.lease_until),
+        })  # fmt: skip
+
+    def unmark_running(self, job: Job) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with contextlib.suppress(ResourceNotFoundError):
+            self._running.delete_entity("running", f"{job.owner_id}|{job.id}")
+
+    def expired_leases(self, now: datetime, limit: int = 500) -> list[tuple[str, str]]:
+        found = []
+        for entity in self._running.query_entities(
+            "PartitionKey eq 'running' and lease_until lt @now",
+            parameters={"now": to_iso(now)},
+            results_per_page=limit,
+        ):
+            found.append((str(entity["owner_id"]), str(entity["job_id"])))
+            if len(found) >= limit:
+                break
+        return found
+
+
+# -- bids ----------------------------------------------------------------------------
+
+
+def _bid_entity(bid: Bid) -> dict[str, Any]:
+    return {
+        "PartitionKey": bid.job_id,
+        "RowKey": bid.id,
+        "bidder_id": bid.bidder_id,
+        "comment": bid.comment,
+        "proposed_deadline": bid.proposed_deadline.isoformat(),
+        "fee_amount": str(bid.fee.amount),
+        "fee_currency": bid.fee.currency,
+        "status": bid.status,
+        "created_at": to_iso(bid.created_at),
+        "sentiment": json.dumps(bid.sentiment) if bid.sentiment else None,
+    }
+
+
+def _bid(entity: Any) -> Bid:
+    sentiment = entity.get("sentiment")
+    return Bid(
+        id=entity["RowKey"],
+        job_id=entity["PartitionKey"],
+        bidder_id=entity["bidder_id"],
+        comment=entity["comment"],
+        proposed_deadline=date.fromisoformat(entity["proposed_deadline"]),
+        fee=Fee(Decimal(entity["fee_amount"]), entity["fee_currency"]),
+        status=entity["status"],
+        created_at=_required(entity["created_at"]),
+        sentiment=json.loads(sentiment) if sentiment else None,
+    )
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class TableBidRepository:
+    def __init__(self, bids: TableClient, pending: TableClient) -> None:
+        self._bids = bids
+        self._pending = pending
+
+    def add(self, bid: Bid) -> None:
+        self._bids.create_entity(_bid_entity(bid))
+        self._pending.upsert_entity(
+            {"PartitionKey": "pending", "RowKey": f"{bid.job_id}|{bid.id}",
+             "job_id": bid.job_id, "bid_id": bid.id}
+        )  # fmt: skip
+
+    def list_for_job(self, job_id: str, bidder_id: str | None = None) -> list[Bid]:
+        query = "PartitionKey eq @job"
+        parameters: dict[str, Any] = {"job": job_id}
+        if bidder_id:
+            query += " and bidder_id eq @bidder"
+            parameters["bidder"] = bidder_id
+        return [_bid(e) for e in self._bids.query_entities(query, parameters=parameters)]
+
+    def get(self, job_id: str, bid_id: str) -> Bid | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return _bid(self._bids.get_entity(job_id, bid_id))
+        except ResourceNotFoundError:
+            return None
+
+    def settle(self, job_id: str, accepted_id: str) -> list[Bid]:
+        """Accept one bid and reject the others, 100 rows per transaction."""
+        bids = self.list_for_job(job_id)
+        updated = [replace(b, status="accepted" if b.id == accepted_id else "rejected")
+                   for b in bids]  # fmt: skip
+        for chunk in _chunks(updated, 100):
+            self._bids.submit_transaction([("upsert", _bid_entity(b)) for b in chunk])
+        return updated
+
+    def set_sentiment(self, job_id: str, bid_id: str, sentiment: dict[str, Any]) -> None:
+        from azure.data.tables import UpdateMode
+
+        self._bids.update_entity(
+            {"PartitionKey": job_id, "RowKey": bid_id, "sentiment": json.dumps(sentiment)},
+            mode=UpdateMode.MERGE,
+        )
+
+    def pending_sentiment(self, limit: int) -> list[tuple[str, str]]:
+        found = []
+        for entity in self._pending.query_entities(
+            "PartitionKey eq 'pending'", results_per_page=limit
+        ):
+            found.append((str(entity["job_id"]), str(entity["bid_id"])))
+            if len(found) >= limit:
+                break
+        return found
+
+    def clear_pending(self, keys: Iterable[tuple[str, str]]) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        for job_id, bid_id in keys:
+            with contextlib.suppress(ResourceNotFoundError):
+                self._pending.delete_entity("pending", f"{job_id}|{bid_id}")

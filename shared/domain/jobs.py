@@ -1,0 +1,218 @@
+"""Jobs and bids: the model and its rules. Pure: no I/O, no clock reads.
+
+Status machine::
+
+    pending --start--> in-progress --succeed--> completed
+       ^                   |   \\--fail (attempts left)--> pending (retry, backoff)
+       |                   |    \\-fail (no attempts left)--> failed
+       +--cancel (owner, only while pending) --> cancelled
+
+Every transition is a compare-and-set on the stored job (its ETag), so of two racing
+transitions exactly one wins. ``dispatch_id`` names the queue message that may run the
+job now: a message carrying another id (an old schedule, a duplicate) changes nothing.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from shared.domain.errors import AppError, Conflict
+
+Status = Literal["pending", "in-progress", "completed", "failed", "cancelled"]
+STATUSES: tuple[Status, ...] = ("pending", "in-progress", "completed", "failed", "cancelled")
+FINISHED: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+BidStatus = Literal["open", "accepted", "rejected"]
+
+# Storage queue messages can stay invisible for at most 7 days; later jobs wait in the due
+# index until the sweeper enqueues them.
+MAX_QUEUE_DELAY = timedelta(days=7) - timedelta(minutes=5)
+SCHEDULE_SKEW = timedelta(seconds=30)  # a time this little in the past still counts as now
+EARLY_TOLERANCE = timedelta(seconds=1)
+
+
+class JobNotEditable(Conflict):
+    slug, title = "job-not-editable", "Only a pending job can be changed"
+
+
+class JobNotCancellable(Conflict):
+    slug, title = "job-not-cancellable", "Only a pending job can be cancelled"
+
+
+class ResultNotReady(Conflict):
+    slug, title = "result-not-ready", "The job has not finished yet"
+
+
+class JobNotOpen(Conflict):
+    slug, title = "job-not-open", "The job is not open for bids"
+
+
+class OwnJob(AppError):
+    status, slug, title = 403, "forbidden", "You cannot bid on your own job"
+
+
+@dataclass(frozen=True)
+class JobResult:
+    output: Any
+    error_message: str | None
+    completed_at: datetime
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    owner_id: str
+    name: str
+    description: str
+    kind: str
+    params: dict[str, Any]
+    status: Status
+    scheduled_time: datetime
+    created_at: datetime
+    updated_at: datetime
+    attempts: int = 0
+    max_attempts: int = 3
+    assignee_id: str | None = None
+    last_error: str | None = None
+    dispatch_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    lease_until: datetime | None = None
+    result: JobResult | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "pending" and self.assignee_id is None
+
+    def may_read(self, user_id: str) -> bool:
+        """Owner, assignee, or anyone while the job is open for bids."""
+        return user_id in (self.owner_id, self.assignee_id) or self.is_open
+
+    def to_public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "kind": self.kind,
+            "params": self.params,
+            "status": self.status,
+            "scheduled_time": self.scheduled_time,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "attempts": self.attempts,
+            "max_attempts": self.max_attempts,
+            "owner_id": self.owner_id,
+            "assignee_id": self.assignee_id,
+            "last_error": self.last_error,
+        }
+
+    # -- transitions (each returns the new job; the caller writes it with the ETag) --------
+
+    def edited(self, now: datetime, **changes: Any) -> Job:
+        if self.status != "pending":
+            raise JobNotEditable(f"The job is {self.status}")
+        new = replace(self, updated_at=now, **changes)
+        if "scheduled_time" in changes and changes["scheduled_time"] != self.scheduled_time:
+            new = replace(new, dispatch_id=uuid.uuid4().hex)  # old messages become void
+        return new
+
+    def cancelled(self, now: datetime) -> Job:
+        if self.status != "pending":
+            raise JobNotCancellable(f"The job is {self.status}")
+        return replace(self, status="cancelled", updated_at=now, dispatch_id="")
+
+    def started(self, now: datetime, lease: timedelta) -> Job:
+        return replace(
+            self,
+            status="in-progress",
+            attempts=self.attempts + 1,
+            lease_until=now + lease,
+            updated_at=now,
+        )
+
+    def succeeded(self, now: datetime, output: Any) -> Job:
+        return replace(
+            self,
+            status="completed",
+            lease_until=None,
+            last_error=None,
+            updated_at=now,
+            dispatch_id="",
+            result=JobResult(output=output, error_message=None, completed_at=now),
+        )
+
+    def failed_attempt(self, now: datetime, error: str, retry_at: datetime) -> Job:
+        """After a failed run: pending again with a new dispatch, or failed for good."""
+        if self.attempts >= self.max_attempts:
+            return replace(
+                self,
+                status="failed",
+                lease_until=None,
+                last_error=error,
+                updated_at=now,
+                dispatch_id="",
+                result=JobResult(output=None, error_message=error, completed_at=now),
+            )
+        return replace(
+            self,
+            status="pending",
+            lease_until=None,
+            last_error=error,
+            updated_at=now,
+            scheduled_time=retry_at,
+            dispatch_id=uuid.uuid4().hex,
+        )
+
+    def lease_expired(self, now: datetime) -> bool:
+        return self.status == "in-progress" and (
+            self.lease_until is None or self.lease_until <= now
+        )
+
+
+def retry_delay(attempt: int, base_seconds: float, rng: random.Random | None = None) -> timedelta:
+    """Exponential backoff with full jitter on the upper half: base * 2^(n-1) * [0.5, 1)."""
+    ceiling = base_seconds * (2 ** max(0, attempt - 1))
+    jitter = (rng or random).uniform(0.5, 1.0)
+    return timedelta(seconds=ceiling * jitter)
+
+
+@dataclass(frozen=True)
+class Fee:
+    amount: Decimal
+    currency: str
+
+    def to_public(self) -> dict[str, Any]:
+        return {"amount": float(self.amount), "currency": self.currency}
+
+
+@dataclass(frozen=True)
+class Bid:
+    id: str
+    job_id: str
+    bidder_id: str
+    comment: str
+    proposed_deadline: date
+    fee: Fee
+    status: BidStatus
+    created_at: datetime
+    sentiment: dict[str, Any] | None = None
+
+    def to_public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "job_id": self.job_id,
+            "bidder_id": self.bidder_id,
+            "comment": self.comment,
+            "proposed_deadline": self.proposed_deadline,
+            "fee": self.fee.to_public(),
+            "status": self.status,
+            "sentiment": self.sentiment,
+            "created_at": self.created_at,
+        }
+
+
+def time_sortable_id(now: datetime) -> str:
+    """An id that sorts by creation time (ms) and is unique: 13 digits + 16 hex."""
+    return f"{int(now.timestamp() * 1000):013d}{uuid.uuid4().hex[:16]}"
