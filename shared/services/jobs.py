@@ -211,7 +211,8 @@ def process(c: Container, message: str) -> Outcome:
     if job.scheduled_time - now > timedelta(seconds=1):
         _dispatch(c, job)  # early (a longer wait than one message can hold)
         return "rescheduled"
-    lease = timedelta(seconds=c.settings.job_timeout_seconds + 30)
+    timeout = c.settings.job_timeout_seconds
+    lease = timedelta(seconds=timeout + min(30, timeout))  # the limit plus time to record
     running = job.started(now, lease)
     try:
         etag = c.jobs.save(running, found)

@@ -1,0 +1,299 @@
+"""Jobs end to end: the local host on Azurite with the queue and timer triggers running."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+from azure.storage.queue import QueueClient
+
+from devtools.azurite import Azurite
+from shared.auth import TokenService
+from tests.conftest import TEST_SIGNING_KEY
+from tests.support.host import LocalHost
+
+TOKENS = TokenService(TEST_SIGNING_KEY, 60)
+
+
+class Client:
+    """A signed-in user of one host (tokens are minted directly: accounts are tested
+    elsewhere, and only verified users ever get one)."""
+
+    def __init__(self, host: LocalHost, user_id: str | None = None) -> None:
+        self.host = host
+        self.user_id = user_id or f"user-{uuid.uuid4().hex[:10]}"
+        token = TOKENS.issue(self.user_id, f"{self.user_id}@example.com", datetime.now(UTC))
+        self.headers = {"Authorization": f"Bearer {token.access_token}"}
+
+    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return requests.request(
+            method, f"{self.host.url}/api/{path}", headers=self.headers, timeout=15, **kwargs
+        )
+
+    def create(self, **body: Any) -> dict[str, Any]:
+        values: dict[str, Any] = {"name": "export", "kind": "history.export"}
+        values.update(body)
+        response = self.call("POST", "jobs", json=values)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        response = self.call("GET", f"jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def wait_status(self, job_id: str, *statuses: str, timeout: float = 20) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        job = self.job(job_id)
+        while time.monotonic() < deadline:
+            job = self.job(job_id)
+            if job["status"] in statuses:
+                return job
+            time.sleep(0.1)
+        raise AssertionError(f"job stayed {job['status']}, wanted {statuses}")
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+def handler_runs(*hosts: LocalHost) -> list[dict[str, Any]]:
+    return [r for host in hosts for r in host.log_records() if r.get("message") == "job started"]
+
+
+@pytest.fixture
+def host(local_host_factory: Callable[..., LocalHost]) -> LocalHost:
+    return local_host_factory(JOB_RETRY_BASE_SECONDS="1", JOB_TIMEOUT_SECONDS="5")
+
+
+def test_a_job_5_s_ahead_runs_after_its_time_not_before(host: LocalHost) -> None:
+    owner = Client(host)
+    scheduled = datetime.now(UTC) + timedelta(seconds=5)
+    job = owner.create(scheduled_time=iso(scheduled))
+    assert job["status"] == "pending"
+    time.sleep(3)
+    assert owner.job(job["id"])["status"] == "pending"
+    done = owner.wait_status(job["id"], "completed", timeout=20)
+    result = owner.call("GET", f"jobs/{job['id']}/result").json()
+    completed_at = datetime.fromisoformat(result["completed_at"].replace("Z", "+00:00"))
+    assert completed_at >= scheduled
+    assert completed_at - scheduled < timedelta(seconds=8)
+    assert result["output"]["rows"] == 0
+    assert result["output"]["blob"].startswith("job-outputs/exports/")
+    assert done["attempts"] == 1
+
+
+def test_cancel_before_the_time_means_it_never_runs(host: LocalHost) -> None:
+    owner = Client(host)
+    job = owner.create(scheduled_time=iso(datetime.now(UTC) + timedelta(seconds=2)))
+    cancelled = owner.call("DELETE", f"jobs/{job['id']}")
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
+    time.sleep(4)
+    assert owner.job(job["id"])["status"] == "cancelled"
+    assert not [r for r in handler_runs(host) if r.get("job_id") == job["id"]]
+    again = owner.call("DELETE", f"jobs/{job['id']}")
+    assert again.status_code == 409
+    assert again.json()["type"] == "/problems/job-not-cancellable"
+    assert owner.call("GET", f"jobs/{job['id']}/result").status_code == 409
+
+
+def test_the_same_message_delivered_twice_runs_the_handler_once(
+    azurite_factory: Callable[[], Azurite], local_host_factory: Callable[..., LocalHost]
+) -> None:
+    storage = azurite_factory()
+    host = local_host_factory(storage=storage)
+    owner = Client(host)
+    job = owner.create(scheduled_time=iso(datetime.now(UTC) + timedelta(seconds=3)))
+    queue = QueueClient.from_connection_string(storage.connection_string, "jobs")
+    body = json.dumps({"owner_id": owner.user_id, "job_id": job["id"],
+                       "dispatch_id": _dispatch_of(host, job["id"])})  # fmt: skip
+    encoded = base64.b64encode(body.encode()).decode()
+    queue.send_message(encoded, visibility_timeout=3)
+    queue.send_message(encoded, visibility_timeout=3)  # three deliveries in all
+    owner.wait_status(job["id"], "completed")
+    time.sleep(2)
+    runs = [r for r in handler_runs(host) if r.get("job_id") == job["id"]]
+    assert len(runs) == 1
+    processed = [
+        r for r in host.log_records()
+        if r.get("event") == "invocation" and r.get("function") == "process_job"
+    ]  # fmt: skip
+    assert len(processed) >= 3
+
+
+def _dispatch_of(host: LocalHost, job_id: str) -> str:
+    """The dispatch id the app gave the job (read from Azurite as the worker would)."""
+    from azure.data.tables import TableServiceClient
+
+    values = host.values
+    service = TableServiceClient.from_connection_string(values["AzureWebJobsStorage"])
+    owner = service.get_table_client("jobids").get_entity(job_id, "owner")["owner_id"]
+    row = service.get_table_client("jobs").get_entity(owner, f"job|{job_id}")
+    return str(json.loads(row["data"])["dispatch_id"])
+
+
+def test_two_hosts_complete_50_jobs_each_handler_once(
+    azurite_factory: Callable[[], Azurite], local_host_factory: Callable[..., LocalHost]
+) -> None:
+    storage = azurite_factory()
+    first = local_host_factory(storage=storage)
+    second = local_host_factory(storage=storage)
+    owner = Client(first)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        created = list(pool.map(lambda i: owner.create(name=f"job {i}"), range(50)))
+    ids = {job["id"] for job in created}
+    deadline = time.monotonic() + 60
+    summary: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        summary = owner.call("GET", "jobs/summary").json()
+        if summary["completed"] == 50:
+            break
+        time.sleep(0.25)
+    assert summary == {"pending": 0, "in-progress": 0, "completed": 50, "failed": 0,
+                       "cancelled": 0, "total": 50}  # fmt: skip
+    runs = [r for r in handler_runs(first, second) if r.get("job_id") in ids]
+    assert len(runs) == 50
+    assert {r["job_id"] for r in runs} == ids
+    assert handler_runs(first) and handler_runs(second)  # both took a share
+    page = owner.call("GET", "jobs", params={"status": "completed", "limit": 100}).json()
+    assert all(job["attempts"] == 1 for job in page["items"])
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "x", "kind": "history.export", "scheduled_time": "2020-01-01T00:00:00+00:00"},
+         "scheduled_time"),
+        ({"name": "x", "kind": "history.export", "scheduled_time": "2030-01-01T00:00:00"},
+         "scheduled_time"),
+        ({"name": "x", "kind": "no.such"}, "kind"),
+        ({"name": "x", "kind": "text.sentiment", "params": {"texts": []}}, "params.texts"),
+        ({"name": "x", "kind": "text.sentiment", "params": {"texts": ["a"] * 11}},
+         "params.texts"),
+        ({"name": "x", "kind": "weather.report", "params": {"city": "Paris"}}, "params.cities"),
+        ({"name": "", "kind": "history.export"}, "name"),
+        ({"name": "x" * 201, "kind": "history.export"}, "name"),
+        ({"name": "x", "kind": "history.export", "owner_id": "me"}, "owner_id"),
+    ],
+)  # fmt: skip
+def test_invalid_jobs_are_400_with_field_errors(
+    host: LocalHost, body: dict[str, Any], field: str
+) -> None:
+    owner = Client(host)
+    response = owner.call("POST", "jobs", json=body)
+    assert response.status_code == 400, response.text
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    fields = {e["field"] for e in response.json()["errors"]}
+    assert field in fields
+    assert owner.call("GET", "jobs/summary").json()["total"] == 0  # nothing was created
+
+
+def test_edit_sort_filter_and_paging_over_http(host: LocalHost) -> None:
+    owner = Client(host)
+    later = datetime.now(UTC) + timedelta(hours=1)
+    jobs = [owner.create(name=f"job {i}", scheduled_time=iso(later - timedelta(minutes=i)))
+            for i in range(3)]  # fmt: skip
+    edited = owner.call("PATCH", f"jobs/{jobs[0]['id']}",
+                        json={"name": "renamed", "description": "now with words"})  # fmt: skip
+    assert edited.status_code == 200
+    assert edited.json()["name"] == "renamed"
+    assert owner.call("PATCH", f"jobs/{jobs[0]['id']}", json={}).status_code == 400
+    assert owner.call("PATCH", f"jobs/{jobs[0]['id']}", json={"kind": "x"}).status_code == 400
+    ids = [j["id"] for j in jobs]
+    by_time = owner.call("GET", "jobs", params={"sort": "scheduled_time"}).json()
+    assert [j["id"] for j in by_time["items"]] == ids[::-1]
+    first = owner.call("GET", "jobs", params={"limit": 2}).json()
+    assert len(first["items"]) == 2
+    rest = owner.call("GET", "jobs", params={"limit": 2, "cursor": first["next_cursor"]}).json()
+    assert [j["id"] for j in first["items"] + rest["items"]] == ids[::-1]
+    assert rest["next_cursor"] is None
+    bad_cursor = owner.call("GET", "jobs", params={"cursor": "garbage!"})
+    assert bad_cursor.status_code == 400
+    assert owner.call("GET", "jobs", params={"sort": "name"}).status_code == 400
+    assert owner.call("GET", "jobs", params={"limit": 0}).status_code == 400
+
+
+def _route_matrix() -> list[tuple[str, str, dict[str, Any] | None]]:
+    bid = {"comment": "I can do it", "proposed_deadline": str(date.today() + timedelta(days=3)),
+           "fee": {"amount": 10, "currency": "USD"}}  # fmt: skip
+    return [
+        ("GET", "jobs/{job}", None),
+        ("PATCH", "jobs/{job}", {"description": "changed"}),
+        ("GET", "jobs/{job}/result", None),
+        ("GET", "jobs/{job}/bids", None),
+        ("POST", "jobs/{job}/bids", bid),
+        ("POST", "jobs/{job}/bids/{bid}/accept", None),
+        ("DELETE", "jobs/{job}", None),
+    ]
+
+
+# Who gets what on an assigned, still pending job (the bidder's bid was rejected).
+# 200/201: allowed; 403: may see, may not do; 404: may not see; 409: allowed but the
+# state forbids it; 401: no token.
+MATRIX = {
+    #                     owner  assignee bidder other anonymous
+    "GET jobs/{job}":                    (200, 200, 404, 404, 401),
+    "PATCH jobs/{job}":                  (200, 403, 404, 404, 401),
+    "GET jobs/{job}/result":             (409, 409, 404, 404, 401),
+    "GET jobs/{job}/bids":               (200, 200, 200, 404, 401),
+    "POST jobs/{job}/bids":              (403, 409, 409, 409, 401),
+    "POST jobs/{job}/bids/{bid}/accept": (409, 403, 404, 404, 401),
+    "DELETE jobs/{job}":                 (200, 403, 404, 404, 401),
+}  # fmt: skip
+
+
+def test_authorization_matrix(host: LocalHost) -> None:
+    owner, assignee, bidder, other = Client(host), Client(host), Client(host), Client(host)
+    anonymous = Client(host)
+    anonymous.headers = {}
+    job = owner.create(scheduled_time=iso(datetime.now(UTC) + timedelta(hours=2)))
+    bid_body = _route_matrix()[4][2]
+    won = assignee.call("POST", f"jobs/{job['id']}/bids", json=bid_body)
+    assert won.status_code == 201
+    lost = bidder.call("POST", f"jobs/{job['id']}/bids", json=bid_body)
+    assert lost.status_code == 201
+    accepted = owner.call("POST", f"jobs/{job['id']}/bids/{won.json()['id']}/accept")
+    assert accepted.status_code == 200
+    assert accepted.json()["assignee_id"] == assignee.user_id
+    assert [j["id"] for j in assignee.call("GET", "jobs/assigned").json()["items"]] == [job["id"]]
+    assert owner.call("GET", "jobs/assigned").json()["items"] == []
+    assert job["id"] not in [j["id"] for j in other.call("GET", "jobs/open").json()["items"]]
+
+    callers = [owner, assignee, bidder, other, anonymous]
+    seen: dict[str, tuple[int, ...]] = {}
+    for method, template, body in _route_matrix():
+        key = f"{method} {template}"
+        statuses = []
+        for caller in callers:
+            path = template.format(job=job["id"], bid=lost.json()["id"])
+            kwargs = {"json": body} if body is not None else {}
+            if method == "DELETE" and caller is owner:
+                statuses.append(-1)  # cancelling would change the job for later rows
+                continue
+            statuses.append(caller.call(method, path, **kwargs).status_code)
+        seen[key] = tuple(statuses)
+    expected = {k: tuple(-1 if (k.startswith("DELETE") and i == 0) else v
+                         for i, v in enumerate(codes)) for k, codes in MATRIX.items()}  # fmt: skip
+    assert seen == expected
+    assert owner.call("DELETE", f"jobs/{job['id']}").status_code == 200
+
+
+def test_open_jobs_are_others_pending_unassigned_ones(host: LocalHost) -> None:
+    poster, worker = Client(host), Client(host)
+    mine = worker.create(scheduled_time=iso(datetime.now(UTC) + timedelta(hours=1)))
+    theirs = poster.create(scheduled_time=iso(datetime.now(UTC) + timedelta(hours=1)))
+    listed = [
+        j["id"] for j in worker.call("GET", "jobs/open", params={"limit": 100}).json()["items"]
+    ]
+    assert theirs["id"] in listed
+    assert mine["id"] not in listed
+    assert worker.job(theirs["id"])["id"] == theirs["id"]  # anyone may read an open job
