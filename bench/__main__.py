@@ -74,10 +74,109 @@ def timed(call: Callable[[], Any], count: int, warmup: int) -> list[float]:
     return samples
 
 
+def bench_weather(host: Any, session: Any, count: int) -> dict[str, Any]:
+    """A cached lookup (anonymous, simulated provider, warmed first)."""
+    url = f"{host.url}/api/weather?city=London"
+
+    def lookup() -> None:
+        response = session.get(url, timeout=10)
+        response.raise_for_status()
+        assert response.json()["cached"] in (True, False)
+
+    return _summary(timed(lookup, count, 20))
+
+
+def bench_upstream(azurite: Azurite) -> dict[str, Any]:
+    """Upstream requests for 100 lookups spread over 10 cities (Open-Meteo stand-in)."""
+    import requests
+    from tests.support.weather_standins import OpenMeteoStandIn
+
+    from tests.support.host import LocalHost
+
+    cities = ["London", "Paris", "Berlin", "Madrid", "Rome", "Vienna", "Prague", "Warsaw",
+              "Lisbon", "Dublin"]  # fmt: skip
+    with OpenMeteoStandIn() as stand_in:
+        values = {
+            "AzureWebJobsStorage": azurite.connection_string,
+            "AUTH_SIGNING_KEY": "bench-signing-key-0123456789abcdef0123456789",
+            "WEATHER_PROVIDER": "open-meteo",
+            "OPEN_METEO_BASE_URL": f"{stand_in.url}/v1",
+            "OPEN_METEO_GEOCODING_URL": f"{stand_in.url}/v1",
+            "WEATHER_CACHE_TTL_SECONDS": "600",
+        }
+        with LocalHost(values) as host, requests.Session() as session:
+            for index in range(100):
+                city = cities[index % len(cities)]
+                session.get(f"{host.url}/api/weather", params={"city": city},
+                            timeout=10).raise_for_status()  # fmt: skip
+        return {"lookups": 100, "cities": len(cities),
+                "upstream_requests": stand_in.count("/v1/forecast")}  # fmt: skip
+
+
+def bench_jobs(azurite: Azurite, values: dict[str, str], count: int) -> dict[str, Any]:
+    """Jobs completed per second end to end, beside a bare queue send/receive/delete cycle."""
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime
+
+    import requests
+    from azure.storage.queue import QueueClient
+
+    from shared.auth import TokenService
+    from tests.support.host import LocalHost
+
+    queue = QueueClient.from_connection_string(azurite.connection_string, "benchbare")
+    queue.create_queue()
+    started = time.perf_counter()
+    for index in range(count):
+        queue.send_message(str(index))
+        for message in queue.receive_messages(messages_per_page=1, max_messages=1):
+            queue.delete_message(message)
+    bare_rate = count / (time.perf_counter() - started)
+
+    token = TokenService(values["AUTH_SIGNING_KEY"], 60).issue(
+        f"bench-{uuid.uuid4().hex[:8]}", "bench@example.com", datetime.now(UTC)
+    )
+    headers = {"Authorization": f"Bearer {token.access_token}"}
+    with LocalHost(dict(values, JOBS_SWEEP_SCHEDULE="0 0 0 1 1 *")) as host:
+        session = requests.Session()
+        session.get(f"{host.url}/api/health", timeout=10)
+        started = time.perf_counter()
+
+        def create(index: int) -> None:
+            session.post(f"{host.url}/api/jobs", headers=headers, timeout=30,
+                         json={"name": f"bench {index}", "kind": "history.export"}
+                         ).raise_for_status()  # fmt: skip
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(create, range(count)))
+        created = time.perf_counter()
+        deadline = time.monotonic() + 300
+        completed = 0
+        while time.monotonic() < deadline:
+            summary = session.get(f"{host.url}/api/jobs/summary", headers=headers,
+                                  timeout=30).json()  # fmt: skip
+            completed = summary["completed"]
+            if completed >= count:
+                break
+            time.sleep(0.1)
+        elapsed = time.perf_counter() - started
+    return {
+        "jobs": count,
+        "completed": completed,
+        "create_seconds": round(created - started, 2),
+        "total_seconds": round(elapsed, 2),
+        "jobs_per_second": round(completed / elapsed, 1),
+        "bare_queue_cycles_per_second": round(bare_rate, 1),
+        "ratio": round(completed / elapsed / bare_rate, 2),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Print performance figures as JSON.")
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--imports", type=int, default=10)
+    parser.add_argument("--jobs", type=int, default=200)
     args = parser.parse_args(argv)
 
     import requests
@@ -126,6 +225,11 @@ def main(argv: list[str] | None = None) -> int:
                 response.raise_for_status()
 
             results["health_via_local_host"] = _summary(timed(health, args.requests, 20))
+
+        with LocalHost(values) as host, requests.Session() as session:
+            results["weather_cached_via_local_host"] = bench_weather(host, session, args.requests)
+        results["weather_upstream_requests"] = bench_upstream(azurite)
+        results["jobs"] = bench_jobs(azurite, values, args.jobs)
 
         table = TableClient.from_connection_string(azurite.connection_string, "benchpoint")
         table.create_table()

@@ -1,6 +1,6 @@
 """Show the newest e-mails of the local outbox (EMAIL_PROVIDER=outbox), codes first.
 
-    python -m devtools.outbox [--folder .outbox] [--count 5]      # or: make outbox
+python -m devtools.outbox [--folder .outbox] [--count 5]      # or: make outbox
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ import binascii
 import contextlib
 import json
 import logging
+import math
 import random
 import threading
 from collections.abc import Mapping
@@ -77,14 +78,40 @@ class QueueListener:
         self.service = storage.queue_service(settings, connection)
         self.queue = self.service.get_queue_client(self.queue_name)
         self.poison = self.service.get_queue_client(f"{self.queue_name}-poison")
-        # Hidden long enough to finish: the host renews; one function timeout plus a margin.
-        self.processing_visibility = int(function_timeout) + 60
+        # While a function runs, its message stays hidden for a lease that is renewed at
+        # half time (as the Functions host does, with 10 minutes); if the host dies, the
+        # message reappears when the lease runs out. LOCALHOST_QUEUE_MESSAGE_LEASE (seconds)
+        # shortens it for tests that kill the host.
+        lease = float(settings.get("LOCALHOST_QUEUE_MESSAGE_LEASE") or 600)
+        self.processing_visibility = max(1, math.ceil(lease))
+        self._in_flight: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._renewer = threading.Thread(target=self._renew, name=f"renew-{spec.name}", daemon=True)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"queue-{spec.name}", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
+        self._renewer.start()
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.processing_visibility / 2):
+            with self._lock:
+                messages = list(self._in_flight.values())
+            for message in messages:
+                with self._lock:
+                    if message.id not in self._in_flight:
+                        continue
+                    try:
+                        receipt = self.queue.update_message(
+                            message.id, message.pop_receipt,
+                            visibility_timeout=self.processing_visibility,
+                        )  # fmt: skip
+                        message.pop_receipt = receipt.pop_receipt
+                    except AzureError as exc:
+                        log.warning("Queue '%s' message %s lease not renewed: %s",
+                                    self.queue_name, message.id, type(exc).__name__)  # fmt: skip
 
     def _ensure_queue(self) -> bool:
         try:
@@ -170,8 +197,12 @@ class QueueListener:
         )  # fmt: skip
 
         settled: Future[Outcome] = Future()
+        with self._lock:
+            self._in_flight[message.id] = message
 
         def settle(done: Future[Outcome]) -> None:
+            with self._lock:  # no renewal may change the pop receipt from here on
+                self._in_flight.pop(message.id, None)
             try:
                 if done.result().succeeded:
                     self.queue.delete_message(message.id, message.pop_receipt)

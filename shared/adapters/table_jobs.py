@@ -1,31 +1,31 @@
 """Jobs and bids in Table Storage.
 
-Tables and keys (every request is a point read or one partition range query):
+Tables and keys (every request is a point read or one partition query):
 
-``jobs``         PartitionKey = owner id. Per job, five rows written in ONE entity-group
-                 transaction (so they never disagree):
-                   ``job|{id}``                      the job (ETag = its version)
-                   ``c|{inverted created}|{id}``      list, sort -created_at (default)
-                   ``C|{created}|{id}``               list, sort created_at
-                   ``s|{scheduled}|{id}``             list, sort scheduled_time
-                   ``S|{inverted scheduled}|{id}``    list, sort -scheduled_time
-                 Each row carries ``status`` and ``kind`` columns (the filters) and the
-                 job as JSON, so a page of a list is one range query. The summary reads
-                 the ``status`` column of the owner's ``job|`` rows only.
+``jobs``         PartitionKey = owner id, RowKey = job id (time-sortable). The job as JSON
+                 plus ``status``, ``kind``, ``created_at`` and ``scheduled_time`` columns.
+                 The ETag is the job's version: every transition is one conditional
+                 write of one row, so the worker's hot path costs two writes per run.
+                 GET /jobs is one query of the owner's partition with the status/kind
+                 filters applied by the service; the sort and the cursor (the sort value
+                 and id of the last item) are applied here. The summary reads only the
+                 ``status`` column of the owner's partition, never other users' jobs.
 ``jobids``       PartitionKey = job id, RowKey = "owner": who owns it (GET /jobs/{id},
                  bids and queue messages find the job with two point reads).
 ``openjobs``     PartitionKey = "open", RowKey = ``{inverted created}|{id}``: pending,
-                 unassigned jobs (GET /jobs/open), a projection rewritten after every
-                 change of the job.
-``assignedjobs`` PartitionKey = assignee id, RowKey = ``{inverted created}|{id}``.
+                 unassigned jobs (GET /jobs/open), a copy rewritten whenever the job
+                 enters, changes inside, or leaves that state.
+``assignedjobs`` PartitionKey = assignee id, RowKey = ``{inverted created}|{id}``: a copy
+                 rewritten on every change of an assigned job.
 ``duejobs``      PartitionKey = "due", RowKey = ``{scheduled}|{owner}|{id}``: jobs further
                  ahead than a queue message can wait; swept by ``enqueue_due_jobs``.
-``runningjobs``  PartitionKey = "running", RowKey = ``{owner}|{id}``: jobs in progress with
-                 their lease, so that the sweeper re-drives a job whose worker died.
 ``bids``         PartitionKey = job id, RowKey = bid id (time-sortable): all bids of a job
                  in one query; accepting rewrites them in one transaction per 100.
 ``bidsentiment`` PartitionKey = "pending", RowKey = ``{job id}|{bid id}``: comments not
                  yet scored.
+
+The copies in ``openjobs`` and ``assignedjobs`` are written after the job itself; if that
+second write fails, the next change of the job rewrites them (they converge).
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ from shared.adapters.table_codec import (
     guarded,
     to_iso,
 )
-from shared.domain.errors import ConcurrencyConflict
 from shared.domain.jobs import Bid, Fee, Job, JobResult
 from shared.ports import Versioned
 
@@ -54,19 +53,11 @@ if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
 MAX_TIME = 10**13  # ms; inverted times sort newest first
-SORT_PREFIX = {"-created_at": "c", "created_at": "C", "scheduled_time": "s", "-scheduled_time": "S"}
-
-
-def _ms(value: datetime) -> int:
-    return int(value.timestamp() * 1000)
+SORTS = ("created_at", "-created_at", "scheduled_time", "-scheduled_time")
 
 
 def _inv(value: datetime) -> str:
-    return f"{MAX_TIME - _ms(value):013d}"
-
-
-def _fwd(value: datetime) -> str:
-    return f"{_ms(value):013d}"
+    return f"{MAX_TIME - int(value.timestamp() * 1000):013d}"
 
 
 def job_to_json(job: Job) -> str:
@@ -117,29 +108,30 @@ def _required(value: Any) -> datetime:
     return parsed
 
 
-def _sort_keys(job: Job) -> list[str]:
-    return [
-        f"c|{_inv(job.created_at)}|{job.id}",
-        f"C|{_fwd(job.created_at)}|{job.id}",
-        f"s|{_fwd(job.scheduled_time)}|{job.id}",
-        f"S|{_inv(job.scheduled_time)}|{job.id}",
-    ]
-
-
-def _row(job: Job, row_key: str, data: str) -> dict[str, Any]:
+def _entity(job: Job) -> dict[str, Any]:
     return {
         "PartitionKey": job.owner_id,
-        "RowKey": row_key,
+        "RowKey": job.id,
         "status": job.status,
         "kind": job.kind,
-        "data": data,
+        "created_at": to_iso(job.created_at),
+        "scheduled_time": to_iso(job.scheduled_time),
+        "data": job_to_json(job),
     }
+
+
+def _sort_value(job: Job, sort: str) -> str:
+    """A string that orders jobs as ``sort`` asks (ties broken by id)."""
+    field = sort.lstrip("-")
+    moment = job.created_at if field == "created_at" else job.scheduled_time
+    text = to_iso(moment) or ""
+    return f"{text}|{job.id}"
 
 
 def _page(
     table: TableClient, query: str, parameters: dict[str, Any], limit: int
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Up to ``limit`` rows and the cursor of the next page (None at the end)."""
+    """Up to ``limit`` rows in key order and the cursor of the next page (None at the end)."""
     rows: list[dict[str, Any]] = []
     for entity in table.query_entities(
         query, parameters=parameters, results_per_page=min(limit + 1, 1000)
@@ -159,70 +151,45 @@ class TableJobRepository:
         self._open = tables["openjobs"]
         self._assigned = tables["assignedjobs"]
         self._due = tables["duejobs"]
-        self._running = tables["runningjobs"]
-
-    # -- the job and its sort rows --------------------------------------------------------
 
     def create(self, job: Job) -> str:
         self._ids.upsert_entity(
             {"PartitionKey": job.id, "RowKey": "owner", "owner_id": job.owner_id}
         )
-        data = job_to_json(job)
-        operations: list[Any] = [("create", _row(job, f"job|{job.id}", data))]
-        operations += [("upsert", _row(job, key, data)) for key in _sort_keys(job)]
-        results = guarded(lambda: self._jobs.submit_transaction(operations))
-        self.project(job)
-        return etag_of(results[0])
+        metadata = guarded(lambda: self._jobs.create_entity(_entity(job)))
+        self.project(job, None)
+        return etag_of(metadata)
 
     def save(self, job: Job, previous: Versioned[Job]) -> str:
         """Write ``job`` if its stored version is still ``previous`` (ConcurrencyConflict)."""
         from azure.core import MatchConditions
         from azure.data.tables import UpdateMode
 
-        data = job_to_json(job)
-        new_keys = _sort_keys(job)
-        operations: list[Any] = [
-            (
-                "update",
-                _row(job, f"job|{job.id}", data),
-                {"mode": UpdateMode.REPLACE, "etag": previous.etag,
-                 "match_condition": MatchConditions.IfNotModified},
+        metadata = guarded(
+            lambda: self._jobs.update_entity(
+                _entity(job),
+                mode=UpdateMode.REPLACE,
+                etag=previous.etag,
+                match_condition=MatchConditions.IfNotModified,
             )
-        ]  # fmt: skip
-        operations += [("upsert", _row(job, key, data), {"mode": UpdateMode.REPLACE})
-                       for key in new_keys]  # fmt: skip
-        operations += [
-            ("delete", {"PartitionKey": job.owner_id, "RowKey": key})
-            for key in _sort_keys(previous.value)
-            if key not in new_keys
-        ]
-        try:
-            results = self._jobs.submit_transaction(operations)
-        except Exception as exc:
-            from azure.data.tables import TableTransactionError
+        )
+        self.project(job, previous.value)
+        return etag_of(metadata)
 
-            if isinstance(exc, TableTransactionError) and exc.status_code in (409, 412):
-                raise ConcurrencyConflict("job changed since read") from exc
-            raise
-        self.project(job)
-        return etag_of(results[0])
-
-    def project(self, job: Job) -> None:
+    def project(self, job: Job, previous: Job | None) -> None:
         """Rewrite the job's copies in the open and assigned lists (idempotent)."""
         from azure.core.exceptions import ResourceNotFoundError
 
         key = f"{_inv(job.created_at)}|{job.id}"
-        data = job_to_json(job)
         if job.is_open:
-            self._open.upsert_entity(
-                {"PartitionKey": "open", "RowKey": key, "owner_id": job.owner_id, "data": data}
-            )
-        else:
+            copy = {"PartitionKey": "open", "RowKey": key, "owner_id": job.owner_id}
+            self._open.upsert_entity({**copy, "data": job_to_json(job)})
+        elif previous is None or previous.is_open:
             with contextlib.suppress(ResourceNotFoundError):
                 self._open.delete_entity("open", key)
         if job.assignee_id:
             self._assigned.upsert_entity(
-                {"PartitionKey": job.assignee_id, "RowKey": key, "data": data}
+                {"PartitionKey": job.assignee_id, "RowKey": key, "data": job_to_json(job)}
             )
 
     def owner_of(self, job_id: str) -> str | None:
@@ -237,7 +204,7 @@ class TableJobRepository:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            entity = self._jobs.get_entity(owner_id, f"job|{job_id}")
+            entity = self._jobs.get_entity(owner_id, job_id)
         except ResourceNotFoundError:
             return None
         return Versioned(job_from_json(entity["data"]), etag_of(entity))
@@ -252,20 +219,30 @@ class TableJobRepository:
         self, owner_id: str, *, status: str | None, kind: str | None, sort: str,
         limit: int, cursor: str | None,
     ) -> tuple[list[Job], str | None]:  # fmt: skip
-        prefix = SORT_PREFIX[sort] + "|"
-        after = decode_cursor(cursor, prefix)
-        query = "PartitionKey eq @owner and RowKey gt @low and RowKey lt @high"
-        parameters: dict[str, Any] = {
-            "owner": owner_id, "low": after or prefix, "high": prefix[:-1] + "}",
-        }  # fmt: skip
+        """One query of the owner's partition (filters applied by the service), sorted."""
+        after = decode_cursor(cursor, f"{sort}|")
+        query = "PartitionKey eq @owner"
+        parameters: dict[str, Any] = {"owner": owner_id}
         if status:
             query += " and status eq @status"
             parameters["status"] = status
         if kind:
             query += " and kind eq @kind"
             parameters["kind"] = kind
-        rows, next_cursor = _page(self._jobs, query, parameters, limit)
-        return [job_from_json(r["data"]) for r in rows], next_cursor
+        jobs = [job_from_json(e["data"]) for e in self._jobs.query_entities(
+            query, parameters=parameters, select=["data"], results_per_page=1000)]  # fmt: skip
+        descending = sort.startswith("-")
+        jobs.sort(key=lambda j: _sort_value(j, sort), reverse=descending)
+        if after is not None:
+            mark = after[len(sort) + 1 :]
+            jobs = [
+                j for j in jobs
+                if (_sort_value(j, sort) < mark) == descending and _sort_value(j, sort) != mark
+            ]  # fmt: skip
+        page = jobs[:limit]
+        more = len(jobs) > limit
+        next_cursor = encode_cursor(f"{sort}|{_sort_value(page[-1], sort)}") if more else None
+        return page, next_cursor
 
     def list_open(
         self, exclude_owner: str, limit: int, cursor: str | None
@@ -294,14 +271,13 @@ class TableJobRepository:
     def status_counts(self, owner_id: str) -> dict[str, int]:
         counts: dict[str, int] = {}
         for entity in self._jobs.query_entities(
-            "PartitionKey eq @owner and RowKey gt 'job|' and RowKey lt 'job}'",
-            parameters={"owner": owner_id},
-            select=["status"],
-        ):
+            "PartitionKey eq @owner", parameters={"owner": owner_id}, select=["status"],
+            results_per_page=1000,
+        ):  # fmt: skip
             counts[entity["status"]] = counts.get(entity["status"], 0) + 1
         return counts
 
-    # -- scheduling indexes ------------------------------------------------------------
+    # -- the due index -----------------------------------------------------------------
 
     def add_due(self, job: Job) -> None:
         self._due.upsert_entity({
@@ -323,31 +299,6 @@ class TableJobRepository:
 
         with contextlib.suppress(ResourceNotFoundError):
             self._due.delete_entity("due", row_key)
-
-    def mark_running(self, job: Job) -> None:
-        self._running.upsert_entity({
-            "PartitionKey": "running", "RowKey": f"{job.owner_id}|{job.id}",
-            "owner_id": job.owner_id, "job_id": job.id,
-            "lease_until": to_iso(job.lease_until),
-        })  # fmt: skip
-
-    def unmark_running(self, job: Job) -> None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        with contextlib.suppress(ResourceNotFoundError):
-            self._running.delete_entity("running", f"{job.owner_id}|{job.id}")
-
-    def expired_leases(self, now: datetime, limit: int = 500) -> list[tuple[str, str]]:
-        found = []
-        for entity in self._running.query_entities(
-            "PartitionKey eq 'running' and lease_until lt @now",
-            parameters={"now": to_iso(now)},
-            results_per_page=limit,
-        ):
-            found.append((str(entity["owner_id"]), str(entity["job_id"])))
-            if len(found) >= limit:
-                break
-        return found
 
 
 # -- bids ----------------------------------------------------------------------------

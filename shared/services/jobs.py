@@ -12,14 +12,14 @@ ETag and a lease: of two deliveries, or of a start and a cancel, exactly one win
 handler runs with a time limit; success stores the result and completes the job; an
 exception counts the attempt and re-dispatches with exponential backoff and jitter until
 ``JOB_MAX_ATTEMPTS``, then the job is ``failed`` with ``last_error``. A worker that dies
-leaves its lease; the sweeper re-dispatches jobs whose lease expired.
+leaves its lease and an undeleted message; the message comes back, waits for the lease to
+expire ("busy": put back until then) and the next worker takes the job over.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as HandlerTimeout
 from dataclasses import dataclass, replace
@@ -218,7 +218,6 @@ def process(c: Container, message: str) -> Outcome:
         etag = c.jobs.save(running, found)
     except ConcurrencyConflict:
         return "lost-race"  # a cancel or another delivery won
-    c.jobs.mark_running(running)
     log.info("job started", extra={"job_id": job.id, "kind": job.kind,
                                    "attempt": running.attempts})  # fmt: skip
     try:
@@ -244,7 +243,6 @@ def _finish(c: Container, running: Versioned[Job], output: Any, error: str | Non
     except ConcurrencyConflict:
         log.warning("job result discarded: lease lost", extra={"job_id": job.id})
         return "lost-race"
-    c.jobs.unmark_running(done)
     if done.status == "pending":
         _dispatch(c, done)
         log.warning("job attempt failed; retrying", extra={
@@ -265,7 +263,10 @@ def _send_later(c: Container, job: Job, when: datetime) -> None:
 
 
 def enqueue_due(c: Container) -> dict[str, int]:
-    """The ``enqueue_due_jobs`` timer: due jobs into the queue, dead leases re-driven."""
+    """The ``enqueue_due_jobs`` timer: jobs from the due index into the queue when their
+    time is within a queue message's reach. (A worker that dies mid-job needs no sweep:
+    its message was never deleted, so the queue delivers it again and the expired lease
+    lets the next worker take over.)"""
     now = c.clock.now()
     moved = 0
     for entry in c.jobs.due_before(now + MAX_QUEUE_DELAY):
@@ -278,22 +279,7 @@ def enqueue_due(c: Container) -> dict[str, int]:
             _dispatch(c, found.value)
             moved += 1
         c.jobs.remove_due(entry["RowKey"])
-    revived = 0
-    for owner_id, job_id in c.jobs.expired_leases(now):
-        found = c.jobs.get(owner_id, job_id)
-        if found is None or not found.value.lease_expired(now):
-            if found is not None and found.value.status in FINISHED:
-                c.jobs.unmark_running(found.value)
-            continue
-        # The worker died mid-run: give the job back to the queue under a new dispatch.
-        job = replace(found.value, dispatch_id=uuid.uuid4().hex, updated_at=now)
-        try:
-            c.jobs.save(job, found)
-        except ConcurrencyConflict:
-            continue
-        _dispatch(c, job)
-        revived += 1
-    return {"enqueued": moved, "revived": revived}
+    return {"enqueued": moved}
 
 
 # -- bids ------------------------------------------------------------------------------

@@ -41,7 +41,12 @@ def wait_for(condition: Callable[[], Any], timeout: float = 15.0) -> Any:
 class Harness:
     """One queue-triggered function on its own queue, run by a QueueListener."""
 
-    def __init__(self, azurite: Azurite, handler: Callable[[func.QueueMessage], None]) -> None:
+    def __init__(
+        self,
+        azurite: Azurite,
+        handler: Callable[[func.QueueMessage], None],
+        lease: str | None = None,
+    ) -> None:
         self.queue_name = f"q{uuid.uuid4().hex[:12]}"
         self.received: list[func.QueueMessage] = []
         app = func.FunctionApp()
@@ -54,9 +59,10 @@ class Harness:
         (spec,) = index_functions(app)
         self.config = load_host_config(ROOT / "host.json", environ=FAST)
         self.invoker = Invoker(max_workers=4, timeout=30)
-        self.listener = QueueListener(
-            spec, {"Storage": azurite.connection_string}, self.config.queues, self.invoker, 30
-        )
+        settings = {"Storage": azurite.connection_string}
+        if lease:
+            settings["LOCALHOST_QUEUE_MESSAGE_LEASE"] = lease
+        self.listener = QueueListener(spec, settings, self.config.queues, self.invoker, 30)
         self.raw = QueueClient.from_connection_string(azurite.connection_string, self.queue_name)
         self.poison = QueueClient.from_connection_string(
             azurite.connection_string, f"{self.queue_name}-poison"
@@ -88,8 +94,10 @@ class Harness:
 def harness(azurite: Azurite) -> Iterator[Callable[..., Harness]]:
     started: list[Harness] = []
 
-    def start(handler: Callable[[func.QueueMessage], None] = lambda msg: None) -> Harness:
-        value = Harness(azurite, handler).start()
+    def start(
+        handler: Callable[[func.QueueMessage], None] = lambda msg: None, lease: str | None = None
+    ) -> Harness:
+        value = Harness(azurite, handler, lease).start()
         started.append(value)
         return value
 
@@ -184,3 +192,13 @@ def test_a_batch_is_processed_concurrently(harness: Callable[..., Harness]) -> N
     wait_for(lambda: len(h.received) == 4)
     wait_for(lambda: h.remaining() == 0)
     assert peak >= 2
+
+
+def test_a_running_message_stays_hidden_past_its_lease_by_renewal(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness(lambda msg: time.sleep(2.5), lease="1")
+    h.raw.send_message(base64.b64encode(b"slow").decode())
+    wait_for(lambda: h.received)
+    wait_for(lambda: h.remaining() == 0, timeout=10)
+    assert len(h.received) == 1  # renewed every 0.5 s, never shown to a second receive
