@@ -297,3 +297,129 @@ def test_open_jobs_are_others_pending_unassigned_ones(host: LocalHost) -> None:
     assert theirs["id"] in listed
     assert mine["id"] not in listed
     assert worker.job(theirs["id"])["id"] == theirs["id"]  # anyone may read an open job
+
+
+# -- with a stand-in of Azure AI Language (SENTIMENT_PROVIDER=azure) -----------------------
+
+
+@pytest.fixture
+def language() -> Any:
+    from tests.support.language_standin import LanguageStandIn
+
+    with LanguageStandIn() as stand_in:
+        yield stand_in
+
+
+def language_settings(stand_in: Any) -> dict[str, str]:
+    from tests.support.language_standin import DEFAULT_KEY
+
+    return {
+        "SENTIMENT_PROVIDER": "azure",
+        "TEXT_ANALYTICS_ENDPOINT": stand_in.endpoint,
+        "TEXT_ANALYTICS_KEY": DEFAULT_KEY,
+        "JOB_RETRY_BASE_SECONDS": "1",
+        "JOB_TIMEOUT_SECONDS": "10",
+    }
+
+
+def sentiment_job(owner: Client) -> dict[str, Any]:
+    return owner.create(kind="text.sentiment", name="score",
+                        params={"texts": ["great and reliable", "late and bad"]})  # fmt: skip
+
+
+def test_a_failed_attempt_is_retried_then_succeeds(
+    language: Any, local_host_factory: Callable[..., LocalHost]
+) -> None:
+    host = local_host_factory(**language_settings(language))
+    language.fail_with(500, times=3)  # the SDK's own retries included: one attempt fails
+    owner = Client(host)
+    job = sentiment_job(owner)
+    done = owner.wait_status(job["id"], "completed", "failed", timeout=30)
+    assert done["status"] == "completed"
+    assert done["attempts"] == 2
+    assert done["last_error"] is None
+    output = owner.call("GET", f"jobs/{job['id']}/result").json()["output"]
+    assert [r["sentiment"]["label"] for r in output["results"]] == ["positive", "negative"]
+    assert output["results"][0]["sentiment"]["source"] == "azure-language"
+
+
+def test_retries_exhausted_fail_the_job(
+    language: Any, local_host_factory: Callable[..., LocalHost]
+) -> None:
+    host = local_host_factory(**language_settings(language), JOB_MAX_ATTEMPTS="2")
+    language.fail_with(503, times=1000)
+    owner = Client(host)
+    job = sentiment_job(owner)
+    done = owner.wait_status(job["id"], "failed", timeout=30)
+    assert done["attempts"] == 2
+    assert "UpstreamUnavailable" in done["last_error"]
+    result = owner.call("GET", f"jobs/{job['id']}/result").json()
+    assert result["output"] is None
+    assert result["error_message"] == done["last_error"]
+
+
+def test_a_host_killed_mid_job_is_replaced_and_the_job_completes_once(
+    language: Any,
+    azurite_factory: Callable[[], Azurite],
+    local_host_factory: Callable[..., LocalHost],
+) -> None:
+    storage = azurite_factory()
+    settings = dict(language_settings(language), JOB_TIMEOUT_SECONDS="4",
+                    LOCALHOST_QUEUE_MESSAGE_LEASE="2")  # fmt: skip
+    first = local_host_factory(storage=storage, **settings)
+    owner = Client(first)
+    language.slow_down(30)
+    job = sentiment_job(owner)
+    owner.wait_status(job["id"], "in-progress")
+    first.kill()  # SIGKILL mid-job: no cleanup, the message is not deleted
+    language.slow_down(0)
+    second = local_host_factory(storage=storage, **settings)
+    owner.host = second
+    done = owner.wait_status(job["id"], "completed", "failed", timeout=40)
+    assert done["status"] == "completed"
+    assert done["attempts"] == 2  # the killed attempt counted
+    runs = [r for r in handler_runs(first, second) if r.get("job_id") == job["id"]]
+    assert len(runs) == 2  # started twice, completed once
+    completions = [
+        r for r in second.log_records()
+        if r.get("message") == "job completed" and r.get("job_id") == job["id"]
+    ]  # fmt: skip
+    assert len(completions) == 1
+
+
+def test_bid_comments_are_scored_in_batches_of_at_most_10(
+    language: Any, local_host_factory: Callable[..., LocalHost]
+) -> None:
+    host = local_host_factory(**language_settings(language))
+    owner = Client(host)
+    job = owner.create(scheduled_time=iso(datetime.now(UTC) + timedelta(hours=1)))
+    deadline = str(date.today() + timedelta(days=5))
+    comments = [f"Reliable and great work, offer {i}" if i % 2 else f"Late and bad, sorry {i}"
+                for i in range(12)]  # fmt: skip
+
+    def bid(comment: str) -> requests.Response:
+        return Client(host).call("POST", f"jobs/{job['id']}/bids", json={
+            "comment": comment, "proposed_deadline": deadline,
+            "fee": {"amount": "99.90", "currency": "eur"}})  # fmt: skip
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        placed = list(pool.map(bid, comments))
+    assert [r.status_code for r in placed] == [201] * 12
+    assert all(r.json()["sentiment"] is None for r in placed)  # never scored in the request
+    assert placed[0].json()["fee"] == {"amount": 99.9, "currency": "EUR"}
+    deadline_at = time.monotonic() + 20
+    bids: list[dict[str, Any]] = []
+    while time.monotonic() < deadline_at:
+        bids = owner.call("GET", f"jobs/{job['id']}/bids").json()["items"]
+        if all(b["sentiment"] for b in bids):
+            break
+        time.sleep(0.2)
+    assert len(bids) == 12
+    assert all(b["sentiment"] for b in bids), bids
+    for b in bids:
+        expected = "positive" if "Reliable" in b["comment"] else "negative"
+        assert b["sentiment"]["label"] == expected
+        assert b["sentiment"]["source"] == "azure-language"
+    counts = [c for c in language.document_counts() if c]
+    assert sum(counts) >= 12
+    assert max(counts) <= 10

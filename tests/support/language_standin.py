@@ -23,6 +23,7 @@ import copy
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -127,6 +128,7 @@ class _State:
     lock: threading.Lock = field(default_factory=threading.Lock)
     requests: list[RecordedRequest] = field(default_factory=list)
     faults: list[_Fault] = field(default_factory=list)
+    delay: float = 0.0
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -143,6 +145,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         raw = self._read_body()
+        if self.server.state.delay:
+            time.sleep(self.server.state.delay)  # a slow service (tests that kill a worker)
         try:
             body: Any = json.loads(raw or b"null")
         except ValueError:
@@ -380,6 +384,11 @@ class LanguageStandIn:
             raise ValueError("times must be at least 1")
         with self._state.lock:
             self._state.faults.append(_Fault(status, times, retry_after))
+
+    def slow_down(self, seconds: float) -> None:
+        """Answer every request after ``seconds`` (0 to stop)."""
+        with self._state.lock:
+            self._state.delay = seconds
 
     def requests(self) -> list[RecordedRequest]:
         with self._state.lock:
