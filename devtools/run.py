@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         f"\nStarting the Functions host on {url}\n"
         f"  health:    {url}/api/health\n"
         f"  API docs:  {url}/api/docs\n"
-        f"  dashboard: {url}/api/app\n"
+        "  e-mails:   .outbox/ (make outbox shows the newest codes)\n"
         "Press Ctrl-C to stop.\n",
         flush=True,
     )
