@@ -137,7 +137,7 @@ def _dispatch_of(host: LocalHost, job_id: str) -> str:
     values = host.values
     service = TableServiceClient.from_connection_string(values["AzureWebJobsStorage"])
     owner = service.get_table_client("jobids").get_entity(job_id, "owner")["owner_id"]
-    row = service.get_table_client("jobs").get_entity(owner, f"job|{job_id}")
+    row = service.get_table_client("jobs").get_entity(owner, job_id)
     return str(json.loads(row["data"])["dispatch_id"])
 
 
