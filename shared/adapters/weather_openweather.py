@@ -1,0 +1,239 @@
+"""OpenWeatherMap: current weather (one city per request) and its direct geocoder.
+
+The API key can only travel as the ``appid`` query parameter, so everything that could
+echo a URL is redacted here: the archived ``RawResponse.url``, exception messages (raised
+``from None`` so that a chained requests error cannot carry the URL either) and our log
+lines; ``build_session`` redacts what urllib3 itself logs.
+
+Every answer (success or error) is handed to ``on_response`` before it is interpreted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from shared.adapters.http_client import (
+    TIMEOUT,
+    redact_secrets,
+    report_response,
+    retry_after_seconds,
+)
+from shared.domain.errors import UpstreamUnavailable
+from shared.domain.weather import City, Observation, RawResponse, Units
+from shared.logging import get_logger
+
+if TYPE_CHECKING:
+    import requests
+
+    from shared.ports import Clock
+
+logger = get_logger(__name__)
+
+DEFAULT_RETRY_AFTER = 30
+RATE_LIMIT_RETRY_AFTER = 60
+# A refused key does not fix itself in seconds; callers should not hammer the API.
+KEY_REFUSED_RETRY_AFTER = 300
+GEOCODING_MAX_LIMIT = 5  # the documented maximum of /geo/1.0/direct
+
+
+class OpenWeatherProvider:
+    """WeatherProvider backed by api.openweathermap.org (Current Weather Data 2.5)."""
+
+    name = "openweather"
+    max_batch = 1
+
+    def __init__(
+        self,
+        session: requests.Session,
+        base_url: str,
+        api_key: str,
+        on_response: Callable[[RawResponse], None] | None,
+        clock: Clock,
+        *,
+        timeout: tuple[float, float] = TIMEOUT,
+    ) -> None:
+        if not api_key:
+            raise ValueError("OpenWeatherProvider needs an API key (OPENWEATHER_API_KEY)")
+        self._session = session
+        self._base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._on_response = on_response
+        self._clock = clock
+        self._timeout = timeout
+
+    def __repr__(self) -> str:  # the key must not show up in a debugger dump or a log
+        return f"OpenWeatherProvider(base_url={self._base_url!r}, api_key='***')"
+
+    # -- current weather -------------------------------------------------------------------
+
+    def current(self, cities: Sequence[City], units: Units) -> dict[str, Observation]:
+        """One request per city; the first failure raises (earlier answers are archived
+        through ``on_response`` but not returned, keeping the call all-or-nothing)."""
+        observations: dict[str, Observation] = {}
+        for city in cities:
+            params = {
+                "lat": f"{city.lat:.4f}",
+                "lon": f"{city.lon:.4f}",
+                "units": units,
+            }
+            payload = self._get_json("/data/2.5/weather", params, (city.id,))
+            observations[city.id] = _observation(payload, units)
+        return observations
+
+    # -- geocoding -------------------------------------------------------------------------
+
+    def geocode(self, name: str, country: str | None = None, limit: int = 5) -> list[City]:
+        """Places named ``name``, in the provider's order (it reports no population).
+
+        Its answers carry no ids, so a place is named by its coordinates: ``ow:lat,lon``.
+        """
+        name = name.strip()
+        if not name or limit < 1:
+            return []
+        query = f"{name},{country.strip().upper()}" if country else name
+        params = {"q": query, "limit": str(min(limit, GEOCODING_MAX_LIMIT))}
+        payload = self._get_json("/geo/1.0/direct", params, ())
+        if not isinstance(payload, list):
+            raise _malformed("the geocoding answer is not a JSON list")
+        cities = [city for city in (_city(item) for item in payload) if city is not None]
+        if country:
+            cities = [city for city in cities if city.country == country.strip().upper()]
+        return cities[:limit]
+
+    # -- transport -------------------------------------------------------------------------
+
+    def _get_json(self, path: str, params: dict[str, str], city_ids: tuple[str, ...]) -> Any:
+        import requests
+
+        url = f"{self._base_url}{path}?{urlencode({**params, 'appid': self._api_key}, safe=',')}"
+        public_url = redact_secrets(url, self._api_key)
+        requested_at = self._clock.now()
+        try:
+            response = self._session.get(url, timeout=self._timeout)
+        except requests.RequestException as exc:
+            logger.warning(
+                "openweather request failed: %s: %s",
+                type(exc).__name__,
+                redact_secrets(str(exc), self._api_key),
+            )
+            raise UpstreamUnavailable(
+                f"OpenWeatherMap could not be reached ({type(exc).__name__})",
+                retry_after=DEFAULT_RETRY_AFTER,
+            ) from None
+
+        report_response(
+            self._on_response,
+            RawResponse(
+                provider=self.name,
+                url=public_url,
+                status=response.status_code,
+                body=response.content,
+                content_type=response.headers.get("Content-Type", ""),
+                requested_at=requested_at,
+                city_ids=city_ids,
+            ),
+            logger,
+        )
+
+        status = response.status_code
+        if status == 401:
+            logger.error("openweather refused the API key (401); check OPENWEATHER_API_KEY")
+            raise UpstreamUnavailable(
+                "OpenWeatherMap refused the API key (401): check OPENWEATHER_API_KEY",
+                retry_after=KEY_REFUSED_RETRY_AFTER,
+            )
+        if status == 429:
+            retry_after = retry_after_seconds(
+                response.headers.get("Retry-After"), self._clock.now(), RATE_LIMIT_RETRY_AFTER
+            )
+            logger.warning("openweather rate limit hit; retry after %ss", retry_after)
+            raise UpstreamUnavailable("OpenWeatherMap rate limit reached", retry_after=retry_after)
+        if status >= 400:
+            reason = redact_secrets(_error_message(response), self._api_key)
+            retry_after = retry_after_seconds(
+                response.headers.get("Retry-After"), self._clock.now(), DEFAULT_RETRY_AFTER
+            )
+            logger.warning("openweather answered %s: %s", status, reason)
+            raise UpstreamUnavailable(
+                f"OpenWeatherMap answered {status}: {reason}", retry_after=retry_after
+            )
+        try:
+            return response.json()
+        except ValueError:
+            raise _malformed("the answer is not JSON") from None
+
+
+def _observation(payload: Any, units: Units) -> Observation:
+    if not isinstance(payload, dict):
+        raise _malformed("the current weather answer is not a JSON object")
+    main, wind, clouds = payload.get("main"), payload.get("wind"), payload.get("clouds")
+    weather = payload.get("weather")
+    if not isinstance(main, dict) or not isinstance(wind, dict) or not isinstance(clouds, dict):
+        raise _malformed("'main', 'wind' or 'clouds' is missing")
+    if not isinstance(weather, list) or not weather or not isinstance(weather[0], dict):
+        raise _malformed("'weather' is missing or empty")
+    description = weather[0].get("description")
+    if not isinstance(description, str):
+        raise _malformed("'weather[0].description' is missing")
+    dt = _number(payload, "dt")
+    return Observation(
+        temperature=_number(main, "temp"),
+        feels_like=_number(main, "feels_like"),
+        humidity=round(_number(main, "humidity")),
+        pressure=_number(main, "pressure"),
+        wind_speed=_number(wind, "speed"),  # m/s for metric, mph for imperial
+        clouds=round(_number(clouds, "all")),
+        precipitation_probability=None,  # not part of Current Weather Data
+        conditions=description,
+        observed_at=datetime.fromtimestamp(dt, UTC),
+        units=units,
+    )
+
+
+def _number(values: dict[str, Any], key: str) -> float:
+    value = values.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _malformed(f"'{key}' is missing or not a number")
+    return float(value)
+
+
+def _city(item: Any) -> City | None:
+    if not isinstance(item, dict):
+        return None
+    try:
+        name = str(item["name"])
+        lat, lon = float(item["lat"]), float(item["lon"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    country = item.get("country")
+    if not isinstance(country, str) or not country:
+        return None
+    return City(
+        id=f"ow:{lat:.4f},{lon:.4f}",
+        name=name,
+        country=country.upper(),
+        lat=lat,
+        lon=lon,
+    )
+
+
+def _error_message(response: requests.Response) -> str:
+    """OpenWeatherMap errors are ``{"cod": ..., "message": "..."}``."""
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict) and isinstance(payload.get("message"), str):
+        return str(payload["message"])[:300]
+    return str(response.reason or "error")
+
+
+def _malformed(detail: str) -> UpstreamUnavailable:
+    logger.warning("openweather answer unusable: %s", detail)
+    return UpstreamUnavailable(
+        f"OpenWeatherMap answered in an unexpected shape: {detail}",
+        retry_after=DEFAULT_RETRY_AFTER,
+    )
