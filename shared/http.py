@@ -40,6 +40,7 @@ from shared.domain.errors import (
     FieldError,
     PayloadTooLarge,
     Unauthorized,
+    UpstreamUnavailable,
     ValidationFailed,
 )
 from shared.logging import function_name_var, get_logger, request_id_var, user_id_var
@@ -181,6 +182,12 @@ def _path_of(url: str) -> str:
 
 
 def _error_response(exc: Exception, req: func.HttpRequest) -> func.HttpResponse:
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
+    if isinstance(exc, ServiceRequestError | ServiceResponseError):
+        # Storage (or another Azure service) cannot be reached: a 503 the caller may retry.
+        log.warning("dependency unreachable", extra={"error_type": type(exc).__name__})
+        exc = UpstreamUnavailable("A storage service is unreachable; retry shortly", retry_after=5)
     if isinstance(exc, ConcurrencyConflict):
         # Retries inside the service ran out: the resource is being changed right now.
         log.warning("concurrent modification", extra={"problem": "conflict"})
