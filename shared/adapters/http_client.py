@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.domain.weather import RawResponse
 
@@ -148,3 +148,84 @@ def report_response(
         logger.exception(
             "archiving a raw %s response failed (status %s, %s)", raw.provider, raw.status, raw.url
         )
+
+
+def get_json(
+    session: Any,
+    url: str,
+    *,
+    provider: str,
+    display_name: str,
+    clock: Any,
+    timeout: Any,
+    on_response: Callable[[RawResponse], None] | None,
+    city_ids: tuple[str, ...],
+    log: logging.Logger,
+    reason: Callable[[Any], str],
+    secrets: tuple[str, ...] = (),
+    refusals: dict[int, tuple[str, int]] | None = None,
+    default_retry_after: int = 30,
+    rate_limit_retry_after: int = 60,
+) -> Any:
+    """GET ``url``; report the raw answer; map every failure to UpstreamUnavailable.
+
+    Shared by the weather providers: the archive sees the answer before it is judged, and
+    neither the URL nor any message carries one of ``secrets``. ``refusals`` maps a status
+    to the message and Retry-After a provider wants for it (OpenWeatherMap's 401).
+    """
+    import requests
+
+    from shared.domain.errors import UpstreamUnavailable
+
+    public_url = redact_secrets(url, *secrets)
+    requested_at = clock.now()
+    try:
+        response = session.get(url, timeout=timeout)
+    except requests.RequestException as exc:
+        log.warning("%s request failed: %s: %s", provider, type(exc).__name__,
+                    redact_secrets(str(exc), *secrets))  # fmt: skip
+        raise UpstreamUnavailable(
+            f"{display_name} could not be reached ({type(exc).__name__})",
+            retry_after=default_retry_after,
+        ) from None
+    report_response(
+        on_response,
+        RawResponse(
+            provider=provider,
+            url=public_url,
+            status=response.status_code,
+            body=response.content,
+            content_type=response.headers.get("Content-Type", ""),
+            requested_at=requested_at,
+            city_ids=city_ids,
+        ),
+        log,
+    )
+    status = response.status_code
+    if refusals and status in refusals:
+        message, retry_after = refusals[status]
+        log.error("%s refused the request (%s): %s", provider, status, message)
+        raise UpstreamUnavailable(message, retry_after=retry_after)
+    if status == 429:
+        retry_after = retry_after_seconds(
+            response.headers.get("Retry-After"), clock.now(), rate_limit_retry_after
+        )
+        log.warning("%s rate limit hit; retry after %ss", provider, retry_after)
+        raise UpstreamUnavailable(f"{display_name} rate limit reached", retry_after=retry_after)
+    if status >= 400:
+        why = redact_secrets(reason(response), *secrets)
+        retry_after = retry_after_seconds(
+            response.headers.get("Retry-After"), clock.now(), default_retry_after
+        )
+        log.warning("%s answered %s: %s", provider, status, why)
+        raise UpstreamUnavailable(
+            f"{display_name} answered {status}: {why}", retry_after=retry_after
+        )
+    try:
+        return response.json()
+    except ValueError:
+        log.warning("%s answer unusable: the answer is not JSON", provider)
+        raise UpstreamUnavailable(
+            f"{display_name} answered in an unexpected shape: the answer is not JSON",
+            retry_after=default_retry_after,
+        ) from None

@@ -66,3 +66,24 @@ def decode_cursor(cursor: str | None, prefix: str) -> str | None:
             "The cursor is not valid", errors=[FieldError("cursor", "not a cursor of this list")]
         )
     return value
+
+
+def key_range_page(
+    table: Any, query: str, parameters: dict[str, Any], limit: int, cursor: str | None
+) -> tuple[list[Any], str | None]:
+    """One page of a partition query in RowKey order, from an opaque cursor (the last
+    RowKey seen): ``limit + 1`` rows are read to know whether another page exists."""
+    after = decode_cursor(cursor, "")
+    if after:
+        query += " and RowKey gt @after"
+        parameters = {**parameters, "after": after}
+    rows: list[Any] = []
+    for entity in table.query_entities(
+        query, parameters=parameters, results_per_page=min(limit + 1, 1000)
+    ):
+        rows.append(entity)
+        if len(rows) > limit:
+            break
+    if len(rows) > limit:
+        return rows[:limit], encode_cursor(rows[limit - 1]["RowKey"])
+    return rows, None

@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters.table_codec import decode_cursor, encode_cursor, from_iso, to_iso
+from shared.adapters.table_codec import from_iso, key_range_page, to_iso
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -50,21 +50,10 @@ class TableHistoryRepository:
     def page(
         self, user_id: str, limit: int, cursor: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        after = decode_cursor(cursor, "")
-        query = "PartitionKey eq @user"
-        parameters: dict[str, Any] = {"user": user_id}
-        if after:
-            query += " and RowKey gt @after"
-            parameters["after"] = after
-        rows = []
-        for entity in self._table.query_entities(
-            query, parameters=parameters, results_per_page=limit + 1
-        ):
-            rows.append(entity)
-            if len(rows) > limit:
-                break
-        next_cursor = encode_cursor(rows[limit - 1]["RowKey"]) if len(rows) > limit else None
-        return [_public(e) for e in rows[:limit]], next_cursor
+        rows, next_cursor = key_range_page(
+            self._table, "PartitionKey eq @user", {"user": user_id}, limit, cursor
+        )
+        return [_public(e) for e in rows], next_cursor
 
     def export(self, user_id: str) -> list[dict[str, Any]]:
         """Every entry of the user, newest first (for the history.export job)."""

@@ -44,6 +44,7 @@ from shared.adapters.table_codec import (
     etag_of,
     from_iso,
     guarded,
+    key_range_page,
     to_iso,
 )
 from shared.domain.jobs import Bid, Fee, Job, JobResult
@@ -126,22 +127,6 @@ def _sort_value(job: Job, sort: str) -> str:
     moment = job.created_at if field == "created_at" else job.scheduled_time
     text = to_iso(moment) or ""
     return f"{text}|{job.id}"
-
-
-def _page(
-    table: TableClient, query: str, parameters: dict[str, Any], limit: int
-) -> tuple[list[dict[str, Any]], str | None]:
-    """Up to ``limit`` rows in key order and the cursor of the next page (None at the end)."""
-    rows: list[dict[str, Any]] = []
-    for entity in table.query_entities(
-        query, parameters=parameters, results_per_page=min(limit + 1, 1000)
-    ):
-        rows.append(entity)
-        if len(rows) > limit:
-            break
-    if len(rows) > limit:
-        return rows[:limit], encode_cursor(rows[limit - 1]["RowKey"])
-    return rows, None
 
 
 class TableJobRepository:
@@ -247,25 +232,18 @@ class TableJobRepository:
     def list_open(
         self, exclude_owner: str, limit: int, cursor: str | None
     ) -> tuple[list[Job], str | None]:
-        after = decode_cursor(cursor, "")
-        query = "PartitionKey eq 'open' and owner_id ne @me"
-        parameters: dict[str, Any] = {"me": exclude_owner}
-        if after:
-            query += " and RowKey gt @after"
-            parameters["after"] = after
-        rows, next_cursor = _page(self._open, query, parameters, limit)
+        rows, next_cursor = key_range_page(
+            self._open, "PartitionKey eq 'open' and owner_id ne @me", {"me": exclude_owner},
+            limit, cursor,
+        )  # fmt: skip
         return [job_from_json(r["data"]) for r in rows], next_cursor
 
     def list_assigned(
         self, assignee_id: str, limit: int, cursor: str | None
     ) -> tuple[list[Job], str | None]:
-        after = decode_cursor(cursor, "")
-        query = "PartitionKey eq @me"
-        parameters: dict[str, Any] = {"me": assignee_id}
-        if after:
-            query += " and RowKey gt @after"
-            parameters["after"] = after
-        rows, next_cursor = _page(self._assigned, query, parameters, limit)
+        rows, next_cursor = key_range_page(
+            self._assigned, "PartitionKey eq @me", {"me": assignee_id}, limit, cursor
+        )
         return [job_from_json(r["data"]) for r in rows], next_cursor
 
     def status_counts(self, owner_id: str) -> dict[str, int]:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from shared.adapters.http_client import TIMEOUT, report_response, retry_after_seconds
+from shared.adapters.http_client import TIMEOUT, get_json
 from shared.domain.errors import UpstreamUnavailable
 from shared.domain.weather import City, Observation, RawResponse, Units, describe_wmo
 from shared.logging import get_logger
@@ -142,52 +142,13 @@ class OpenMeteoProvider:
 
     def _get_json(self, url: str, city_ids: tuple[str, ...]) -> Any:
         """GET ``url``, report the answer, then map failures to UpstreamUnavailable."""
-        import requests
-
-        requested_at = self._clock.now()
-        try:
-            response = self._session.get(url, timeout=self._timeout)
-        except requests.RequestException as exc:
-            logger.warning("open-meteo request failed: %s: %s", type(exc).__name__, exc)
-            raise UpstreamUnavailable(
-                f"Open-Meteo could not be reached ({type(exc).__name__})",
-                retry_after=DEFAULT_RETRY_AFTER,
-            ) from exc
-
-        report_response(
-            self._on_response,
-            RawResponse(
-                provider=self.name,
-                url=url,
-                status=response.status_code,
-                body=response.content,
-                content_type=response.headers.get("Content-Type", ""),
-                requested_at=requested_at,
-                city_ids=city_ids,
-            ),
-            logger,
-        )
-
-        status = response.status_code
-        if status == 429:
-            retry_after = retry_after_seconds(
-                response.headers.get("Retry-After"), self._clock.now(), RATE_LIMIT_RETRY_AFTER
-            )
-            logger.warning("open-meteo rate limit hit; retry after %ss", retry_after)
-            raise UpstreamUnavailable("Open-Meteo rate limit reached", retry_after=retry_after)
-        if status >= 400:
-            reason = _error_reason(response)
-            retry_after = retry_after_seconds(
-                response.headers.get("Retry-After"), self._clock.now(), DEFAULT_RETRY_AFTER
-            )
-            logger.warning("open-meteo answered %s: %s", status, reason)
-            raise UpstreamUnavailable(
-                f"Open-Meteo answered {status}: {reason}", retry_after=retry_after
-            )
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise _malformed("the answer is not JSON") from exc
+        return get_json(
+            self._session, url, provider=self.name, display_name="Open-Meteo",
+            clock=self._clock, timeout=self._timeout, on_response=self._on_response,
+            city_ids=city_ids, log=logger, reason=_error_reason,
+            default_retry_after=DEFAULT_RETRY_AFTER,
+            rate_limit_retry_after=RATE_LIMIT_RETRY_AFTER,
+        )  # fmt: skip
 
 
 def _coordinate(value: float) -> str:

@@ -15,12 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from shared.adapters.http_client import (
-    TIMEOUT,
-    redact_secrets,
-    report_response,
-    retry_after_seconds,
-)
+from shared.adapters.http_client import TIMEOUT, get_json
 from shared.domain.errors import UpstreamUnavailable
 from shared.domain.weather import City, Observation, RawResponse, Units
 from shared.logging import get_logger
@@ -106,64 +101,16 @@ class OpenWeatherProvider:
     # -- transport -------------------------------------------------------------------------
 
     def _get_json(self, path: str, params: dict[str, str], city_ids: tuple[str, ...]) -> Any:
-        import requests
-
         url = f"{self._base_url}{path}?{urlencode({**params, 'appid': self._api_key}, safe=',')}"
-        public_url = redact_secrets(url, self._api_key)
-        requested_at = self._clock.now()
-        try:
-            response = self._session.get(url, timeout=self._timeout)
-        except requests.RequestException as exc:
-            logger.warning(
-                "openweather request failed: %s: %s",
-                type(exc).__name__,
-                redact_secrets(str(exc), self._api_key),
-            )
-            raise UpstreamUnavailable(
-                f"OpenWeatherMap could not be reached ({type(exc).__name__})",
-                retry_after=DEFAULT_RETRY_AFTER,
-            ) from None
-
-        report_response(
-            self._on_response,
-            RawResponse(
-                provider=self.name,
-                url=public_url,
-                status=response.status_code,
-                body=response.content,
-                content_type=response.headers.get("Content-Type", ""),
-                requested_at=requested_at,
-                city_ids=city_ids,
-            ),
-            logger,
-        )
-
-        status = response.status_code
-        if status == 401:
-            logger.error("openweather refused the API key (401); check OPENWEATHER_API_KEY")
-            raise UpstreamUnavailable(
-                "OpenWeatherMap refused the API key (401): check OPENWEATHER_API_KEY",
-                retry_after=KEY_REFUSED_RETRY_AFTER,
-            )
-        if status == 429:
-            retry_after = retry_after_seconds(
-                response.headers.get("Retry-After"), self._clock.now(), RATE_LIMIT_RETRY_AFTER
-            )
-            logger.warning("openweather rate limit hit; retry after %ss", retry_after)
-            raise UpstreamUnavailable("OpenWeatherMap rate limit reached", retry_after=retry_after)
-        if status >= 400:
-            reason = redact_secrets(_error_message(response), self._api_key)
-            retry_after = retry_after_seconds(
-                response.headers.get("Retry-After"), self._clock.now(), DEFAULT_RETRY_AFTER
-            )
-            logger.warning("openweather answered %s: %s", status, reason)
-            raise UpstreamUnavailable(
-                f"OpenWeatherMap answered {status}: {reason}", retry_after=retry_after
-            )
-        try:
-            return response.json()
-        except ValueError:
-            raise _malformed("the answer is not JSON") from None
+        refused = "OpenWeatherMap refused the API key (401): check OPENWEATHER_API_KEY"
+        return get_json(
+            self._session, url, provider=self.name, display_name="OpenWeatherMap",
+            clock=self._clock, timeout=self._timeout, on_response=self._on_response,
+            city_ids=city_ids, log=logger, reason=_error_message, secrets=(self._api_key,),
+            refusals={401: (refused, KEY_REFUSED_RETRY_AFTER)},
+            default_retry_after=DEFAULT_RETRY_AFTER,
+            rate_limit_retry_after=RATE_LIMIT_RETRY_AFTER,
+        )  # fmt: skip
 
 
 def _observation(payload: Any, units: Units) -> Observation:

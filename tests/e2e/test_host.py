@@ -19,6 +19,7 @@ from azure.data.tables import TableClient
 
 from devtools.azurite import Azurite
 from tests.support.host import ROOT, LocalHost
+from tests.support.waiting import wait_for
 
 PROBE_APP = "tests.support.probe_app"
 
@@ -42,16 +43,6 @@ def probe_records(azurite: Azurite, run: str, function: str) -> list[dict[str, A
         return [json.loads(e["data"]) for e in entities]
     except Exception:
         return []
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def group_alive(pgid: int) -> bool:

@@ -9,7 +9,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import azure.functions as func
 import pytest
@@ -20,22 +19,13 @@ from devtools.functions import Invoker, index_functions
 from devtools.hostconfig import load_host_config
 from devtools.triggers import QueueListener
 from shared.container import Container
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = {
     "AzureFunctionsJobHost__extensions__queues__visibilityTimeout": "00:00:00.300",
     "AzureFunctionsJobHost__extensions__queues__maxPollingInterval": "00:00:00.200",
 }
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 class Harness:
