@@ -157,6 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     azurite = Azurite(*DEFAULT_PORTS, location=None if args.in_memory else Path(args.location))
     azurite.start()
     print(f"Azurite listening on 127.0.0.1:{DEFAULT_PORTS} (Ctrl-C to stop)", file=sys.stderr)
+
+    def stop(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # Azurite runs in its own process group: stop it ourselves
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         assert azurite.process is not None
         azurite.process.wait()

@@ -134,7 +134,10 @@ def test_register_answers_at_once_while_smtp_is_slow(
             EMAIL_PROVIDER="smtp", SMTP_HOST="127.0.0.1", SMTP_PORT=str(slow.port)
         )
         address = unique_email()
-        requests.get(f"{host.url}/api/health", timeout=10)  # warm the worker
+        warm_up = unique_email("warm")  # the first register creates tables and queues
+        requests.post(
+            f"{host.url}/api/register", json={"email": warm_up, "password": PASSWORD}, timeout=10
+        )
         started = time.monotonic()
         response = requests.post(
             f"{host.url}/api/register", json={"email": address, "password": PASSWORD}, timeout=10
@@ -142,8 +145,8 @@ def test_register_answers_at_once_while_smtp_is_slow(
         elapsed = time.monotonic() - started
         assert response.status_code == 201
         assert elapsed < 1.0, f"register took {elapsed:.2f} s"
-        (mail,) = slow.wait_for(1, timeout=30)
-        assert str(mail["To"]) == address
+        mails = slow.wait_for(2, timeout=30)
+        assert address in [str(m["To"]) for m in mails]
 
 
 def test_sixth_wrong_code_is_429_and_then_even_the_right_code_fails(
