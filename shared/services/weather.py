@@ -7,6 +7,8 @@
   fallback with ``stale: true`` when the provider fails.
 - Concurrent misses for one city in one process share one upstream call (single flight,
   with a second cache read by the leader so a late arrival does not fetch again).
+- Fresh entries are also remembered in process (bounded LRU, same TTL): a hot city costs
+  no storage call at all.
 - Every raw provider response is archived by the provider's ``on_response`` hook.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 log = get_logger("app.weather")
 
+MEMO_ENTRIES = 4096
 GEOCODE_TTL = timedelta(days=30)
 GEOCODE_MISS_TTL = timedelta(days=1)
 _KEY_UNSAFE = re.compile(r"[/\\#?\x00-\x1f\x7f]")
@@ -227,6 +231,25 @@ class WeatherService:
         self.clock = clock
         self.ttl = timedelta(seconds=ttl_seconds)
         self._flights = SingleFlight()
+        # Fresh observations this process has already read or fetched: a hit costs no
+        # storage call at all. Entries are immutable and expire with the same TTL, so this
+        # never serves anything the table cache would not.
+        self._memo: OrderedDict[tuple[str, str, str], CachedObservation] = OrderedDict()
+        self._memo_lock = threading.Lock()
+
+    def _remember(self, key: tuple[str, str, str], entry: CachedObservation) -> None:
+        with self._memo_lock:
+            self._memo[key] = entry
+            self._memo.move_to_end(key)
+            while len(self._memo) > MEMO_ENTRIES:
+                self._memo.popitem(last=False)
+
+    def _recall(self, key: tuple[str, str, str]) -> CachedObservation | None:
+        with self._memo_lock:
+            entry = self._memo.get(key)
+        if entry is not None and self._fresh(entry):
+            return entry
+        return None
 
     def lookup(
         self, city: str, country: str | None, units: Units, principal: Principal | None
@@ -262,8 +285,13 @@ class WeatherService:
 
     def current(self, city: City, units: Units) -> dict[str, Any]:
         provider = self.provider.name
+        key = (provider, units, city.id)
+        remembered = self._recall(key)
+        if remembered is not None:
+            return render(city, remembered.observation, provider, cached=True, stale=False)
         entry = self.cache.get(provider, units, city.id)
         if entry is not None and self._fresh(entry):
+            self._remember(key, entry)
             return render(city, entry.observation, provider, cached=True, stale=False)
 
         def fetch() -> tuple[Observation, bool]:
@@ -271,7 +299,9 @@ class WeatherService:
             if again is not None and self._fresh(again):
                 return again.observation, True  # fetched meanwhile by another caller
             observation = self.provider.current([city], units)[city.id]
-            self.cache.put(provider, units, CachedObservation(city, observation, self.clock.now()))
+            fetched = CachedObservation(city, observation, self.clock.now())
+            self.cache.put(provider, units, fetched)
+            self._remember(key, fetched)
             return observation, False
 
         try:
