@@ -16,6 +16,7 @@ A login is therefore two point reads (e-mail index, user).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.table_codec import etag_of, from_iso, guarded, to_iso
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 PROFILE = "profile"
 EMAIL = "email"
 CURRENT = "current"
+# An e-mail index entry older than this whose user does not exist is an orphan.
+ORPHAN_AFTER = timedelta(minutes=2)
 
 
 def _user_entity(user: User) -> dict[str, Any]:
@@ -74,9 +77,12 @@ class TableUserRepository:
             self._emails.create_entity(index)
         except ResourceExistsError:
             # Taken, unless by a registration that died between the two inserts: an index
-            # entry whose user does not exist may be claimed (guarded by its ETag).
+            # entry whose user still does not exist ORPHAN_AFTER later may be claimed
+            # (guarded by its ETag). A younger one may belong to a registration in flight.
             existing = self._emails.get_entity(index["PartitionKey"], EMAIL)
-            if self.get(existing["user_id"]) is not None:
+            written = existing.metadata.get("timestamp")
+            young = written is None or datetime.now(UTC) - written < ORPHAN_AFTER
+            if young or self.get(existing["user_id"]) is not None:
                 raise EmailTaken() from None
             try:
                 guarded(
@@ -90,6 +96,12 @@ class TableUserRepository:
             except ConcurrencyConflict:
                 raise EmailTaken() from None
         self._users.create_entity(_user_entity(user))
+        # Belt and braces: the index must still name this user, else another registration
+        # claimed the address meanwhile and this one withdraws.
+        current = self._emails.get_entity(index["PartitionKey"], EMAIL)
+        if current["user_id"] != user.id:
+            self._users.delete_entity(user.id, PROFILE)
+            raise EmailTaken()
 
     def get(self, user_id: str) -> Versioned[User] | None:
         from azure.core.exceptions import ResourceNotFoundError

@@ -6,10 +6,11 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from shared.adapters import table_accounts
 from shared.adapters.memory_accounts import MemoryOtpRepository, MemoryUserRepository
 from shared.adapters.table_accounts import TableOtpRepository, TableUserRepository
 from shared.container import Container
@@ -106,7 +107,7 @@ def test_update_is_guarded_by_the_etag(users: UserRepository) -> None:
 
 
 def test_an_orphaned_email_index_entry_can_be_claimed(
-    make_container: Callable[..., Container],
+    make_container: Callable[..., Container], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A registration that died between its two inserts leaves only the index entry.
     c = make_container()
@@ -116,6 +117,9 @@ def test_an_orphaned_email_index_entry_can_be_claimed(
         {"PartitionKey": email_key(email), "RowKey": "email", "user_id": "ghost"}
     )
     user = new_user(email)
+    with pytest.raises(EmailTaken):
+        repository.add(user)  # too young: it may be a registration still in flight
+    monkeypatch.setattr(table_accounts, "ORPHAN_AFTER", timedelta(0))
     repository.add(user)
     found = repository.find_by_email(email)
     assert found is not None
