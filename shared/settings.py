@@ -141,6 +141,9 @@ class UnsafeSettings(RuntimeError):
 def check_startup_settings(settings: Settings) -> None:
     """Refuse to start in Azure without a real token signing key (32 bytes at least)."""
     key = settings.auth_signing_key.get_secret_value() if settings.auth_signing_key else ""
+    if settings.running_in_azure and key.startswith("@Microsoft.KeyVault("):
+        # The platform leaves the reference text in place when it cannot resolve it.
+        raise UnsafeSettings("AUTH_SIGNING_KEY is an unresolved Key Vault reference")
     if settings.running_in_azure and len(key.encode()) < 32:
         raise UnsafeSettings(
             "AUTH_SIGNING_KEY must be set to a random secret of at least 32 bytes in Azure"
