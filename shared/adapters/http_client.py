@@ -224,8 +224,34 @@ def get_json(
     try:
         return response.json()
     except ValueError:
-        log.warning("%s answer unusable: the answer is not JSON", provider)
-        raise UpstreamUnavailable(
-            f"{display_name} answered in an unexpected shape: the answer is not JSON",
-            retry_after=default_retry_after,
+        raise malformed(
+            provider, display_name, "the answer is not JSON", log, default_retry_after
         ) from None
+
+
+def error_field(field: str) -> Callable[[Any], str]:
+    """A ``reason`` for get_json: the provider's JSON error ``field``, else the HTTP reason
+    phrase (proxies and load balancers answer in HTML)."""
+
+    def reason(response: Any) -> str:
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict) and isinstance(payload.get(field), str):
+            return str(payload[field])[:300]
+        return str(response.reason or "error")
+
+    return reason
+
+
+def malformed(
+    provider: str, display_name: str, detail: str, log: logging.Logger, retry_after: int
+) -> Exception:
+    """The UpstreamUnavailable for an answer whose shape we cannot use (logged once)."""
+    from shared.domain.errors import UpstreamUnavailable
+
+    log.warning("%s answer unusable: %s", provider, detail)
+    return UpstreamUnavailable(
+        f"{display_name} answered in an unexpected shape: {detail}", retry_after=retry_after
+    )

@@ -16,8 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from shared.adapters.http_client import TIMEOUT, get_json
-from shared.domain.errors import UpstreamUnavailable
+from shared.adapters.http_client import TIMEOUT, error_field, get_json, malformed
 from shared.domain.weather import City, Observation, RawResponse, Units, describe_wmo
 from shared.logging import get_logger
 
@@ -243,20 +242,8 @@ def _city(result: Any) -> City | None:
     )
 
 
-def _error_reason(response: requests.Response) -> str:
-    """Open-Meteo errors are ``{"error": true, "reason": "..."}``; fall back to the reason
-    phrase for proxies and load balancers that answer in HTML."""
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = None
-    if isinstance(payload, dict) and isinstance(payload.get("reason"), str):
-        return str(payload["reason"])[:300]
-    return str(response.reason or "error")
+_error_reason = error_field("reason")
 
 
-def _malformed(detail: str) -> UpstreamUnavailable:
-    logger.warning("open-meteo answer unusable: %s", detail)
-    return UpstreamUnavailable(
-        f"Open-Meteo answered in an unexpected shape: {detail}", retry_after=DEFAULT_RETRY_AFTER
-    )
+def _malformed(detail: str) -> Exception:
+    return malformed("open-meteo", "Open-Meteo", detail, logger, DEFAULT_RETRY_AFTER)

@@ -15,8 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from shared.adapters.http_client import TIMEOUT, get_json
-from shared.domain.errors import UpstreamUnavailable
+from shared.adapters.http_client import TIMEOUT, error_field, get_json, malformed
 from shared.domain.weather import City, Observation, RawResponse, Units
 from shared.logging import get_logger
 
@@ -167,20 +166,8 @@ def _city(item: Any) -> City | None:
     )
 
 
-def _error_message(response: requests.Response) -> str:
-    """OpenWeatherMap errors are ``{"cod": ..., "message": "..."}``."""
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = None
-    if isinstance(payload, dict) and isinstance(payload.get("message"), str):
-        return str(payload["message"])[:300]
-    return str(response.reason or "error")
+_error_message = error_field("message")
 
 
-def _malformed(detail: str) -> UpstreamUnavailable:
-    logger.warning("openweather answer unusable: %s", detail)
-    return UpstreamUnavailable(
-        f"OpenWeatherMap answered in an unexpected shape: {detail}",
-        retry_after=DEFAULT_RETRY_AFTER,
-    )
+def _malformed(detail: str) -> Exception:
+    return malformed("openweather", "OpenWeatherMap", detail, logger, DEFAULT_RETRY_AFTER)
