@@ -22,6 +22,12 @@ if TYPE_CHECKING:
 _TIMEOUTS: dict[str, Any] = {"connection_timeout": 5, "read_timeout": 30}
 
 
+def _options() -> dict[str, Any]:
+    from shared.container import sdk_transport_options
+
+    return {**_TIMEOUTS, **sdk_transport_options()}
+
+
 def _lookup(settings: Mapping[str, str], name: str) -> str | None:
     lowered = name.lower()
     for key, value in settings.items():
@@ -67,9 +73,9 @@ def queue_service(settings: Mapping[str, str], connection: str) -> QueueServiceC
 
     text = connection_string(settings, connection)
     if text:
-        return QueueServiceClient.from_connection_string(text, **_TIMEOUTS)
+        return QueueServiceClient.from_connection_string(text, **_options())
     uri, credential = _identity_uri(settings, connection, "queue")
-    return QueueServiceClient(uri, credential=credential, **_TIMEOUTS)
+    return QueueServiceClient(uri, credential=credential, **_options())
 
 
 def blob_service(settings: Mapping[str, str], connection: str) -> BlobServiceClient:
@@ -77,6 +83,6 @@ def blob_service(settings: Mapping[str, str], connection: str) -> BlobServiceCli
 
     text = connection_string(settings, connection)
     if text:
-        return BlobServiceClient.from_connection_string(text, **_TIMEOUTS)
+        return BlobServiceClient.from_connection_string(text, **_options())
     uri, credential = _identity_uri(settings, connection, "blob")
-    return BlobServiceClient(uri, credential=credential, **_TIMEOUTS)
+    return BlobServiceClient(uri, credential=credential, **_options())

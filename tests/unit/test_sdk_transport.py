@@ -1,0 +1,48 @@
+"""The storage clients' transport options: the environment is read once, not per call."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.container import _CA_BUNDLE_ENV, _PROXY_ENV, sdk_transport_options
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in (*_PROXY_ENV, *_CA_BUNDLE_ENV):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_without_proxy_settings_the_transport_does_not_look_them_up(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    assert sdk_transport_options() == {"use_env_settings": False}
+
+
+@pytest.mark.parametrize("name", ["HTTPS_PROXY", "https_proxy", "NO_PROXY", "NETRC"])
+def test_a_configured_proxy_keeps_the_sdk_default(clean_env: pytest.MonkeyPatch, name: str) -> None:
+    clean_env.setenv(name, "http://proxy.example:3128")
+    assert sdk_transport_options() == {}
+
+
+def test_a_ca_bundle_from_the_environment_still_applies(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("CURL_CA_BUNDLE", "/etc/ssl/curl.pem")
+    assert sdk_transport_options()["connection_verify"] == "/etc/ssl/curl.pem"
+    clean_env.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/requests.pem")  # requests' precedence
+    assert sdk_transport_options() == {
+        "use_env_settings": False, "connection_verify": "/etc/ssl/requests.pem",
+    }  # fmt: skip
+
+
+def test_the_storage_clients_get_the_options(clean_env: pytest.MonkeyPatch) -> None:
+    from shared.container import Container
+    from shared.settings import Settings
+
+    settings = Settings.model_validate({
+        "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        "AUTH_SIGNING_KEY": "k" * 40,
+    })  # fmt: skip
+    transport = Container(settings).table_service._client._client._pipeline._transport
+    inner = getattr(transport, "_transport", transport)
+    assert inner._use_env_settings is False
