@@ -2,16 +2,16 @@
 
 Tables and keys (every request is a point read or one partition query):
 
-``jobs``         PartitionKey = owner id, RowKey = job id (time-sortable). The job as JSON
+``jobs``         PartitionKey = owner id, RowKey = job id (``{time-sortable}-{owner}``, so
+                 that the id alone finds the row with one point read). The job as JSON
                  plus ``status``, ``kind``, ``created_at`` and ``scheduled_time`` columns.
                  The ETag is the job's version: every transition is one conditional
-                 write of one row, so the worker's hot path costs two writes per run.
-                 GET /jobs is one query of the owner's partition with the status/kind
-                 filters applied by the service; the sort and the cursor (the sort value
-                 and id of the last item) are applied here. The summary reads only the
-                 ``status`` column of the owner's partition, never other users' jobs.
-``jobids``       PartitionKey = job id, RowKey = "owner": who owns it (GET /jobs/{id},
-                 bids and queue messages find the job with two point reads).
+                 write of one row, so the worker's hot path costs two writes per run
+                 (and no read when the message carries the version it was sent for, see
+                 ``snapshot``). GET /jobs is one query of the owner's partition with the
+                 status/kind filters; the sort and the cursor (the sort value and id of
+                 the last item) are applied here. The summary reads only the ``status``
+                 column of the owner's partition, never other users' jobs.
 ``openjobs``     PartitionKey = "open", RowKey = ``{inverted created}|{id}``: pending,
                  unassigned jobs (GET /jobs/open), a copy rewritten whenever the job
                  enters, changes inside, or leaves that state.
@@ -47,13 +47,15 @@ from shared.adapters.table_codec import (
     key_range_page,
     to_iso,
 )
-from shared.domain.jobs import Bid, Fee, Job, JobResult
+from shared.domain.jobs import Bid, Fee, Job, JobResult, owner_in_job_id
 from shared.ports import Versioned
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
 MAX_TIME = 10**13  # ms; inverted times sort newest first
+# A snapshot travels in a queue message (64 KiB once base64-encoded): larger jobs are read.
+SNAPSHOT_MAX_CHARS = 16 * 1024
 SORTS = ("created_at", "-created_at", "scheduled_time", "-scheduled_time")
 
 
@@ -132,15 +134,11 @@ def _sort_value(job: Job, sort: str) -> str:
 class TableJobRepository:
     def __init__(self, tables: dict[str, TableClient]) -> None:
         self._jobs = tables["jobs"]
-        self._ids = tables["jobids"]
         self._open = tables["openjobs"]
         self._assigned = tables["assignedjobs"]
         self._due = tables["duejobs"]
 
     def create(self, job: Job) -> str:
-        self._ids.upsert_entity(
-            {"PartitionKey": job.id, "RowKey": "owner", "owner_id": job.owner_id}
-        )
         metadata = guarded(lambda: self._jobs.create_entity(_entity(job)))
         self.project(job, None)
         return etag_of(metadata)
@@ -177,14 +175,6 @@ class TableJobRepository:
                 {"PartitionKey": job.assignee_id, "RowKey": key, "data": job_to_json(job)}
             )
 
-    def owner_of(self, job_id: str) -> str | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            return str(self._ids.get_entity(job_id, "owner")["owner_id"])
-        except ResourceNotFoundError:
-            return None
-
     def get(self, owner_id: str, job_id: str) -> Versioned[Job] | None:
         from azure.core.exceptions import ResourceNotFoundError
 
@@ -195,8 +185,31 @@ class TableJobRepository:
         return Versioned(job_from_json(entity["data"]), etag_of(entity))
 
     def find(self, job_id: str) -> Versioned[Job] | None:
-        owner = self.owner_of(job_id)
+        owner = owner_in_job_id(job_id)
         return self.get(owner, job_id) if owner else None
+
+    @staticmethod
+    def snapshot(found: Versioned[Job]) -> dict[str, str] | None:
+        """The row as stored at version ``found.etag``, to travel in a queue message; None
+        when too large. ``restore`` gives back exactly what ``get`` would have read then:
+        a write guarded by that ETag succeeds only if nothing changed since."""
+        data = job_to_json(found.value)
+        if len(data) > SNAPSHOT_MAX_CHARS:
+            return None
+        return {"etag": found.etag, "data": data}
+
+    @staticmethod
+    def restore(snapshot: Any) -> Versioned[Job] | None:
+        """``snapshot``'s job and version, or None for anything that is not one."""
+        if not isinstance(snapshot, dict):
+            return None
+        etag, data = snapshot.get("etag"), snapshot.get("data")
+        if not isinstance(etag, str) or not isinstance(data, str):
+            return None
+        try:
+            return Versioned(job_from_json(data), etag)
+        except (ValueError, KeyError, TypeError):
+            return None
 
     # -- lists ------------------------------------------------------------------------
 

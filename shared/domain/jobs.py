@@ -15,6 +15,7 @@ job now: a message carrying another id (an old schedule, a duplicate) changes no
 from __future__ import annotations
 
 import random
+import re
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -216,3 +217,21 @@ class Bid:
 def time_sortable_id(now: datetime) -> str:
     """An id that sorts by creation time (ms) and is unique: 13 digits + 16 hex."""
     return f"{int(now.timestamp() * 1000):013d}{uuid.uuid4().hex[:16]}"
+
+
+# A job id is ``{time-sortable id}-{owner id}``: whoever holds the id can find the job with
+# one point read (the owner is its partition), and the owner is public in the job anyway.
+_OWNER_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
+_JOB_ID = re.compile(r"\d{13}[0-9a-f]{16}-(?P<owner>[A-Za-z0-9_-]{1,100})")
+
+
+def new_job_id(now: datetime, owner_id: str) -> str:
+    if not _OWNER_ID.fullmatch(owner_id):
+        raise ValueError(f"unusable owner id for a job id: {owner_id!r}")
+    return f"{time_sortable_id(now)}-{owner_id}"
+
+
+def owner_in_job_id(job_id: str) -> str | None:
+    """The owner named by a job id, or None when ``job_id`` is not one (then no job has it)."""
+    match = _JOB_ID.fullmatch(job_id)
+    return match["owner"] if match else None

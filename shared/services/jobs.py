@@ -1,7 +1,8 @@
 """Jobs: create, list, edit, cancel, run through the ``jobs`` queue, retry, bid, accept.
 
-Scheduling. Creating a job sends ``{"owner_id", "job_id", "dispatch_id"}`` to ``jobs``,
-invisible until the scheduled time when that is within a queue message's 7-day limit;
+Scheduling. Creating a job sends ``{"owner_id", "job_id", "dispatch_id", "snapshot"}`` to
+``jobs``, invisible until the scheduled time when that is within a queue message's 7-day
+limit;
 later jobs go to the due index, which ``enqueue_due_jobs`` sweeps. Editing the time gives
 the job a new ``dispatch_id`` (and a new message), so the old message finds a different
 id and does nothing; cancelling clears it.
@@ -9,6 +10,10 @@ id and does nothing; cancelling clears it.
 Running (``process_job``). The message is checked against the stored job (exists, not
 finished, same dispatch, due); then ``pending -> in-progress`` is written with the job's
 ETag and a lease: of two deliveries, or of a start and a cancel, exactly one wins. The
+message's ``snapshot`` is the job as it was stored when the message was sent (row and
+ETag): the worker first tries the start write against that version without reading, and
+reads the job only when that write is refused (it changed since: edited, cancelled, or
+started by another delivery) or when the snapshot does not call for a start. The
 handler runs with a time limit; success stores the result and completes the job; an
 exception counts the attempt and re-dispatches with exponential backoff and jitter until
 ``JOB_MAX_ATTEMPTS``, then the job is ``failed`` with ``last_error``. A worker that dies
@@ -47,6 +52,7 @@ from shared.domain.jobs import (
     JobNotOpen,
     OwnJob,
     ResultNotReady,
+    new_job_id,
     retry_delay,
     time_sortable_id,
 )
@@ -71,16 +77,23 @@ def _handler_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=8, thread_name_prefix="job-handler")
 
 
-def _dispatch(c: Container, job: Job) -> None:
-    """Make sure a message will run ``job`` at its time (now, later, or via the due index)."""
-    now = c.clock.now()
+def _dispatch(c: Container, found: Versioned[Job]) -> None:
+    """Make sure a message will run the pending job ``found`` at its time (now, later, or
+    via the due index). The message carries the job as stored (``snapshot``)."""
+    job, now = found.value, c.clock.now()
     delay = job.scheduled_time - now
     if delay > MAX_QUEUE_DELAY:
         c.jobs.add_due(job)
         return
     seconds = max(0, math.ceil(delay.total_seconds()))
-    body = json.dumps({"owner_id": job.owner_id, "job_id": job.id, "dispatch_id": job.dispatch_id})
-    c.queue(JOBS_QUEUE).send(body, visibility_timeout=seconds or None)
+    body: dict[str, Any] = {
+        "owner_id": job.owner_id, "job_id": job.id, "dispatch_id": job.dispatch_id,
+    }  # fmt: skip
+    snapshot = c.jobs.snapshot(found)
+    if snapshot is not None:
+        body["snapshot"] = snapshot
+    c.queue(JOBS_QUEUE).send(json.dumps(body, separators=(",", ":")),
+                             visibility_timeout=seconds or None)  # fmt: skip
 
 
 def _visible(c: Container, principal: Principal, job_id: str) -> Versioned[Job]:
@@ -117,7 +130,7 @@ def create(
 ) -> Job:  # fmt: skip
     now = c.clock.now()
     job = Job(
-        id=time_sortable_id(now),
+        id=new_job_id(now, principal.user_id),
         owner_id=principal.user_id,
         name=name,
         description=description,
@@ -129,8 +142,8 @@ def create(
         updated_at=now,
         max_attempts=c.settings.job_max_attempts,
     )
-    c.jobs.create(job)
-    _dispatch(c, job)
+    etag = c.jobs.create(job)
+    _dispatch(c, Versioned(job, etag))
     log.info("job created", extra={"job_id": job.id, "kind": kind})
     return job
 
@@ -150,11 +163,11 @@ def edit(c: Container, principal: Principal, job_id: str, changes: dict[str, Any
             values["scheduled_time"] = check_schedule(values["scheduled_time"], now)
         job = found.value.edited(now, **values)
         try:
-            c.jobs.save(job, found)
+            etag = c.jobs.save(job, found)
         except ConcurrencyConflict:
             continue
         if job.dispatch_id != found.value.dispatch_id:
-            _dispatch(c, job)
+            _dispatch(c, Versioned(job, etag))
         return job
     raise ConcurrencyConflict("job kept changing")
 
@@ -199,36 +212,69 @@ def summary(c: Container, principal: Principal) -> dict[str, int]:
 def process(c: Container, message: str) -> Outcome:
     """The ``jobs`` queue handler. Safe to run twice for one message."""
     data = json.loads(message)
+    now = c.clock.now()
+    dispatched = c.jobs.restore(data.get("snapshot"))
+    if dispatched is not None and _verdict(data, dispatched.value, now) == "start":
+        running = _start(c, dispatched, now)
+        if running is not None:
+            return _run(c, running)
+        # Refused: the job changed since the message was sent. Decide on what is stored.
     found = c.jobs.get(str(data["owner_id"]), str(data["job_id"]))
     if found is None:
         return "dropped"
-    job, now = found.value, c.clock.now()
-    if job.status in FINISHED or job.dispatch_id != data.get("dispatch_id"):
+    job = found.value
+    verdict = _verdict(data, job, now)
+    if verdict == "drop":
         return "dropped"  # cancelled, done, or superseded by a newer schedule
-    if job.status == "in-progress" and not job.lease_expired(now):
+    if verdict == "busy":
         _send_later(c, job, job.lease_until or now)
         return "busy"  # another worker holds it; look again when its lease ends
-    if job.scheduled_time - now > timedelta(seconds=1):
-        _dispatch(c, job)  # early (a longer wait than one message can hold)
+    if verdict == "early":
+        _dispatch(c, found)  # a longer wait than one message can hold
         return "rescheduled"
+    running = _start(c, found, now)
+    if running is None:
+        return "lost-race"  # a cancel or another delivery won
+    return _run(c, running)
+
+
+def _verdict(data: dict[str, Any], job: Job, now: datetime) -> str:
+    """What a message for ``job`` should do: drop, busy, early or start."""
+    if job.status in FINISHED or job.dispatch_id != data.get("dispatch_id"):
+        return "drop"
+    if job.status == "in-progress" and not job.lease_expired(now):
+        return "busy"
+    if job.scheduled_time - now > timedelta(seconds=1):
+        return "early"
+    return "start"
+
+
+def _start(c: Container, found: Versioned[Job], now: datetime) -> Versioned[Job] | None:
+    """``pending`` (or an expired lease) -> ``in-progress`` if ``found`` is still the stored
+    version; None if it is not."""
     timeout = c.settings.job_timeout_seconds
     lease = timedelta(seconds=timeout + min(30, timeout))  # the limit plus time to record
-    running = job.started(now, lease)
+    running = found.value.started(now, lease)
     try:
         etag = c.jobs.save(running, found)
     except ConcurrencyConflict:
-        return "lost-race"  # a cancel or another delivery won
-    log.info("job started", extra={"job_id": job.id, "kind": job.kind,
+        return None
+    log.info("job started", extra={"job_id": running.id, "kind": running.kind,
                                    "attempt": running.attempts})  # fmt: skip
+    return Versioned(running, etag)
+
+
+def _run(c: Container, running: Versioned[Job]) -> Outcome:
+    """Run the handler of the started job with the time limit and record what happened."""
     try:
-        future = _handler_pool().submit(run_kind, c, running)
+        future = _handler_pool().submit(run_kind, c, running.value)
         output = future.result(timeout=c.settings.job_timeout_seconds)
         error = None
     except HandlerTimeout:
         output, error = None, f"timed out after {c.settings.job_timeout_seconds} s"
     except Exception as exc:  # noqa: BLE001 - a failing handler is a failed attempt
         output, error = None, f"{type(exc).__name__}: {exc}"[:1000]
-    return _finish(c, Versioned(running, etag), output, error)
+    return _finish(c, running, output, error)
 
 
 def _finish(c: Container, running: Versioned[Job], output: Any, error: str | None) -> Outcome:
@@ -239,12 +285,12 @@ def _finish(c: Container, running: Versioned[Job], output: Any, error: str | Non
         delay = retry_delay(job.attempts, c.settings.job_retry_base_seconds)
         done = job.failed_attempt(now, error, now + delay)
     try:
-        c.jobs.save(done, running)
+        etag = c.jobs.save(done, running)
     except ConcurrencyConflict:
         log.warning("job result discarded: lease lost", extra={"job_id": job.id})
         return "lost-race"
     if done.status == "pending":
-        _dispatch(c, done)
+        _dispatch(c, Versioned(done, etag))
         log.warning("job attempt failed; retrying", extra={
             "job_id": job.id, "attempt": job.attempts, "error": error,
             "retry_at": done.scheduled_time.isoformat()})  # fmt: skip
@@ -276,7 +322,7 @@ def enqueue_due(c: Container) -> dict[str, int]:
             and found.value.status == "pending"
             and (found.value.dispatch_id == entry["dispatch_id"])
         ):
-            _dispatch(c, found.value)
+            _dispatch(c, found)
             moved += 1
         c.jobs.remove_due(entry["RowKey"])
     return {"enqueued": moved}

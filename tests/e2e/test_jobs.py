@@ -136,7 +136,7 @@ def _dispatch_of(host: LocalHost, job_id: str) -> str:
 
     values = host.values
     service = TableServiceClient.from_connection_string(values["AzureWebJobsStorage"])
-    owner = service.get_table_client("jobids").get_entity(job_id, "owner")["owner_id"]
+    owner = job_id.split("-", 1)[1]  # a job id is {time-sortable}-{owner}
     row = service.get_table_client("jobs").get_entity(owner, job_id)
     return str(json.loads(row["data"])["dispatch_id"])
 

@@ -112,9 +112,15 @@ def test_a_job_due_now_is_queued_visible_and_completes(
     job = new_job(c, owner)
     ((body, delay),) = c.queue(jobs.JOBS_QUEUE).messages
     assert delay is None
-    assert json.loads(body) == {
+    message = json.loads(body)
+    snapshot = message.pop("snapshot")
+    assert message == {
         "owner_id": owner.user_id, "job_id": job.id, "dispatch_id": job.dispatch_id,
     }  # fmt: skip
+    stored = c.jobs.get(owner.user_id, job.id)
+    assert stored is not None
+    assert c.jobs.restore(snapshot) == stored  # the row and version as stored
+    assert job.id.endswith(f"-{owner.user_id}")  # the id alone finds the row
     assert run_queued(c) == ["completed"]
     done = jobs.get(c, owner, job.id)
     assert done.status == "completed"
@@ -140,6 +146,84 @@ def test_a_message_delivered_twice_runs_the_handler_once(
     assert jobs.process(c, body) == "completed"
     assert jobs.process(c, body) == "dropped"
     assert calls.count == 1
+
+
+class CountingReads:
+    """Counts the repository's reads of single jobs (``get``) while a test runs."""
+
+    def __init__(self, c: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        original = c.jobs.get
+
+        def get(owner_id: str, job_id: str) -> Any:
+            self.count += 1
+            return original(owner_id, job_id)
+
+        monkeypatch.setattr(c.jobs, "get", get)
+
+
+def test_a_current_snapshot_starts_the_job_without_reading_it(
+    c: QueueCapturingContainer, calls: Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner = person()
+    job = new_job(c, owner)
+    ((body, _),) = c.take()
+    reads = CountingReads(c, monkeypatch)
+    assert jobs.process(c, body) == "completed"
+    assert reads.count == 0
+    assert jobs.get(c, owner, job.id).status == "completed"
+    assert calls.count == 1
+
+
+def test_a_stale_snapshot_is_refused_and_the_stored_job_decides(
+    c: QueueCapturingContainer, calls: Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner = person()
+    job = new_job(c, owner)
+    ((body, _),) = c.take()
+    jobs.edit(c, owner, job.id, {"name": "renamed"})  # same dispatch, new version
+    reads = CountingReads(c, monkeypatch)
+    assert jobs.process(c, body) == "completed"  # refused write, one read, then started
+    assert reads.count == 1
+    done = jobs.get(c, owner, job.id)
+    assert (done.name, done.status, calls.count) == ("renamed", "completed", 1)
+
+
+def test_messages_without_a_usable_snapshot_read_the_job(
+    c: QueueCapturingContainer, calls: Calls
+) -> None:
+    owner = person()
+    first, second = new_job(c, owner), new_job(c, owner)
+    (body_one, _), (body_two, _) = c.take()
+    plain = json.loads(body_one)
+    del plain["snapshot"]  # as a large job's message, or one sent before snapshots
+    garbled = json.loads(body_two)
+    garbled["snapshot"] = {"etag": 'W/"x"', "data": "{not json"}
+    assert jobs.process(c, json.dumps(plain)) == "completed"
+    assert jobs.process(c, json.dumps(garbled)) == "completed"
+    assert [jobs.get(c, owner, j.id).status for j in (first, second)] == ["completed"] * 2
+    assert calls.count == 2
+
+
+def test_a_large_job_travels_without_a_snapshot(c: QueueCapturingContainer, calls: Calls) -> None:
+    owner = person()
+    job = new_job(c, owner, description="d" * 2000)
+    stored = c.jobs.get(owner.user_id, job.id)
+    assert stored is not None
+    assert c.jobs.snapshot(stored) is not None
+    big = replace(stored.value, params={"texts": ["x" * 5000] * 4})
+    assert c.jobs.snapshot(Versioned(big, stored.etag)) is None
+
+
+def test_a_foreign_or_malformed_job_id_finds_nothing(
+    c: QueueCapturingContainer, calls: Calls
+) -> None:
+    owner, other = person(), person()
+    job = new_job(c, owner)
+    forged = job.id.replace(owner.user_id, other.user_id)
+    for job_id in (forged, "nope", job.id + "/x", "' or 1 eq 1", job.id.split("-")[0]):
+        with pytest.raises(NotFound):
+            jobs.get(c, owner, job_id)
 
 
 def test_a_cancelled_job_never_runs(c: QueueCapturingContainer, calls: Calls) -> None:
@@ -260,7 +344,9 @@ def test_a_dead_workers_lease_expires_and_the_job_completes_once(
     etag = c.jobs.save(running, found)
     assert jobs.process(c, body) == "busy"  # the lease still holds: put back until it ends
     ((again, delay),) = c.take()
-    assert again == body
+    sent = json.loads(body)
+    del sent["snapshot"]  # put back without one: the job it describes is no longer pending
+    assert json.loads(again) == sent
     assert delay is not None and 150 <= delay <= 152
     clock.advance(151)
     assert jobs.process(c, again) == "completed"
