@@ -4,7 +4,12 @@
   for a bare ``import azure.functions`` (what the app adds to a cold start);
 - GET /api/health through the local host: p50/p99 over sequential requests on one
   keep-alive connection, beside one Azurite table point read (the floor of any request
-  that touches storage).
+  that touches storage);
+- cached GET /api/weather the same way, and the upstream requests 100 lookups cost;
+- jobs completed per second end to end (16 clients POST 500 jobs through 1 and 2 local
+  hosts that also run the queue trigger), for a kind with no storage I/O of its own and
+  for one with two calls, each beside a bare send/receive/delete cycle on the same fresh
+  Azurite; medians of 3 such pairs (``--jobs``, ``--repeats``).
 
 Everything runs on loopback against an in-memory Azurite started here and stopped after.
 Results are also written to bench/results/latest.json.

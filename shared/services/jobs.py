@@ -214,7 +214,11 @@ def process(c: Container, message: str) -> Outcome:
     data = json.loads(message)
     now = c.clock.now()
     dispatched = c.jobs.restore(data.get("snapshot"))
-    if dispatched is not None and _verdict(data, dispatched.value, now) == "start":
+    if (
+        dispatched is not None
+        and (dispatched.value.owner_id, dispatched.value.id) == (data["owner_id"], data["job_id"])
+        and _verdict(data, dispatched.value, now) == "start"
+    ):
         running = _start(c, dispatched, now)
         if running is not None:
             return _run(c, running)

@@ -199,10 +199,16 @@ def test_messages_without_a_usable_snapshot_read_the_job(
     del plain["snapshot"]  # as a large job's message, or one sent before snapshots
     garbled = json.loads(body_two)
     garbled["snapshot"] = {"etag": 'W/"x"', "data": "{not json"}
+    third = new_job(c, owner)
+    ((body_three, _),) = c.take()
+    foreign = json.loads(body_three)
+    foreign["snapshot"] = json.loads(body_two)["snapshot"]  # another job's: not used
+    assert jobs.process(c, json.dumps(foreign)) == "completed"
+    assert jobs.get(c, owner, second.id).status == "pending"
     assert jobs.process(c, json.dumps(plain)) == "completed"
     assert jobs.process(c, json.dumps(garbled)) == "completed"
-    assert [jobs.get(c, owner, j.id).status for j in (first, second)] == ["completed"] * 2
-    assert calls.count == 2
+    assert [jobs.get(c, owner, j.id).status for j in (first, second, third)] == ["completed"] * 3
+    assert calls.count == 3
 
 
 def test_a_large_job_travels_without_a_snapshot(c: QueueCapturingContainer, calls: Calls) -> None:
