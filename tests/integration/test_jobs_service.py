@@ -202,9 +202,11 @@ def test_messages_without_a_usable_snapshot_read_the_job(
     third = new_job(c, owner)
     ((body_three, _),) = c.take()
     foreign = json.loads(body_three)
-    foreign["snapshot"] = json.loads(body_two)["snapshot"]  # another job's: not used
-    assert jobs.process(c, json.dumps(foreign)) == "completed"
-    assert jobs.get(c, owner, second.id).status == "pending"
+    other = json.loads(body_two)  # a message naming the third job with the second's state
+    foreign.update(snapshot=other["snapshot"], dispatch_id=other["dispatch_id"])
+    assert jobs.process(c, json.dumps(foreign)) == "dropped"  # not the third's dispatch
+    assert jobs.get(c, owner, second.id).status == "pending"  # and the second not started
+    assert jobs.process(c, body_three) == "completed"
     assert jobs.process(c, json.dumps(plain)) == "completed"
     assert jobs.process(c, json.dumps(garbled)) == "completed"
     assert [jobs.get(c, owner, j.id).status for j in (first, second, third)] == ["completed"] * 3
