@@ -208,7 +208,7 @@ class TableJobRepository:
             return None
         try:
             return Versioned(job_from_json(data), etag)
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None
 
     # -- lists ------------------------------------------------------------------------

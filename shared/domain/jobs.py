@@ -222,7 +222,7 @@ def time_sortable_id(now: datetime) -> str:
 # A job id is ``{time-sortable id}-{owner id}``: whoever holds the id can find the job with
 # one point read (the owner is its partition), and the owner is public in the job anyway.
 _OWNER_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
-_JOB_ID = re.compile(r"\d{13}[0-9a-f]{16}-(?P<owner>[A-Za-z0-9_-]{1,100})")
+_JOB_ID = re.compile(r"[0-9]{13}[0-9a-f]{16}-(?P<owner>[A-Za-z0-9_-]{1,100})")
 
 
 def new_job_id(now: datetime, owner_id: str) -> str:

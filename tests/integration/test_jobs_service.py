@@ -199,6 +199,9 @@ def test_messages_without_a_usable_snapshot_read_the_job(
     del plain["snapshot"]  # as a large job's message, or one sent before snapshots
     garbled = json.loads(body_two)
     garbled["snapshot"] = {"etag": 'W/"x"', "data": "{not json"}
+    for odd in ("[]", "{}", '{"id": 1}', 5, None):  # never a job, never an error
+        assert c.jobs.restore({"etag": 'W/"x"', "data": odd}) is None
+    assert c.jobs.restore("not a dict") is None
     third = new_job(c, owner)
     ((body_three, _),) = c.take()
     foreign = json.loads(body_three)
