@@ -70,9 +70,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
             return {"run": state.count}
 
     kinds = dict(job_kinds.KINDS)
-    kinds["test.count"] = job_kinds.Kind(
-        "test.count", job_kinds.HistoryExportParams, run, "counts its runs"
-    )
+    kinds["test.count"] = job_kinds.Kind("test.count", job_kinds.Params, run, "counts its runs")
     monkeypatch.setattr(job_kinds, "KINDS", kinds)
     return state
 

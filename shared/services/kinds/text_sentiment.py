@@ -1,0 +1,36 @@
+"""``text.sentiment``: the sentiment of each text, through the sentiment port."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from shared.services.kinds import Kind, Params
+
+if TYPE_CHECKING:
+    from shared.container import Container
+    from shared.domain.jobs import Job
+
+
+class TextSentimentParams(Params):
+    texts: list[str] = Field(min_length=1, max_length=10)
+
+
+def run(c: Container, job: Job, params: TextSentimentParams) -> dict[str, Any]:
+    documents = [(str(i), text) for i, text in enumerate(params.texts)]
+    results = c.sentiment.analyze(documents)
+    failures = [r for r in results if r.sentiment is None]
+    if len(failures) == len(results):
+        raise RuntimeError(f"no text could be scored: {failures[0].error}")
+    return {
+        "results": [
+            {"text": params.texts[int(r.id)],
+             "sentiment": r.sentiment.to_dict() if r.sentiment else None,
+             "error": r.error}
+            for r in results
+        ]
+    }  # fmt: skip
+
+
+KIND = Kind("text.sentiment", TextSentimentParams, run, "Sentiment of each text (1..10)")

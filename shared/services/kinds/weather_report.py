@@ -1,0 +1,44 @@
+"""``weather.report``: current weather for each city; the report is archived as a blob."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
+
+from shared.services.kinds import Kind, Params
+
+if TYPE_CHECKING:
+    from shared.container import Container
+    from shared.domain.jobs import Job
+
+
+class WeatherReportParams(Params):
+    cities: list[str] = Field(min_length=1, max_length=20)
+    units: Literal["metric", "imperial"] = "metric"
+
+
+def run(c: Container, job: Job, params: WeatherReportParams) -> dict[str, Any]:
+    report = []
+    for name in params.cities:
+        report.append(c.weather.lookup(name, None, params.units, principal=None))
+    blob = f"reports/{job.owner_id}/{job.id}.json"
+    body = json.dumps({"job_id": job.id, "generated_for": job.owner_id,
+                       "cities": report}, default=str)  # fmt: skip
+    c.blob_container("job-outputs").upload_blob(blob, body.encode(), overwrite=True)
+    return {
+        "blob": f"job-outputs/{blob}",
+        "cities": [
+            {"city": r["city"]["name"], "country": r["city"]["country"],
+             "temperature": r["temperature"], "conditions": r["conditions"],
+             "units": r["units"]}
+            for r in report
+        ],
+    }  # fmt: skip
+
+
+KIND = Kind(
+    "weather.report", WeatherReportParams, run,
+    "Current weather for each city; the report is archived as a blob",
+)  # fmt: skip
