@@ -176,15 +176,16 @@ def _bare_queue_rate(azurite: Azurite, count: int) -> float:
     )
     with contextlib.suppress(Exception):
         queue.create_queue()
-    for index in range(20):  # warm the connection
-        queue.send_message(str(index))
-        for message in queue.receive_messages(messages_per_page=1, max_messages=1):
-            queue.delete_message(message)
+
+    def cycles(n: int) -> None:
+        for index in range(n):
+            queue.send_message(str(index))
+            for message in queue.receive_messages(messages_per_page=1, max_messages=1):
+                queue.delete_message(message)
+
+    cycles(20)  # warm the connection
     started = time.perf_counter()
-    for index in range(count):
-        queue.send_message(str(index))
-        for message in queue.receive_messages(messages_per_page=1, max_messages=1):
-            queue.delete_message(message)
+    cycles(count)
     rate = count / (time.perf_counter() - started)
     queue.close()
     return rate

@@ -2,10 +2,9 @@
 
 Scheduling. Creating a job sends ``{"owner_id", "job_id", "dispatch_id", "snapshot"}`` to
 ``jobs``, invisible until the scheduled time when that is within a queue message's 7-day
-limit;
-later jobs go to the due index, which ``enqueue_due_jobs`` sweeps. Editing the time gives
-the job a new ``dispatch_id`` (and a new message), so the old message finds a different
-id and does nothing; cancelling clears it.
+limit; later jobs go to the due index, which ``enqueue_due_jobs`` sweeps. Editing the time
+gives the job a new ``dispatch_id`` (and a new message), so the old message finds a
+different id and does nothing; cancelling clears it.
 
 Running (``process_job``). The message is checked against the stored job (exists, not
 finished, same dispatch, due); then ``pending -> in-progress`` is written with the job's
@@ -70,6 +69,7 @@ _RETRIES = 5
 log = get_logger("app.jobs")
 
 Outcome = Literal["completed", "retry", "failed", "dropped", "rescheduled", "busy", "lost-race"]
+Verdict = Literal["drop", "busy", "early", "start"]  # what a message should do with its job
 
 
 @lru_cache(maxsize=1)
@@ -86,14 +86,18 @@ def _dispatch(c: Container, found: Versioned[Job]) -> None:
         c.jobs.add_due(job)
         return
     seconds = max(0, math.ceil(delay.total_seconds()))
+    body = _message(job, c.jobs.snapshot(found))
+    c.queue(JOBS_QUEUE).send(body, visibility_timeout=seconds or None)
+
+
+def _message(job: Job, snapshot: dict[str, str] | None = None) -> str:
+    """The ``jobs`` queue message that runs ``job``'s current dispatch."""
     body: dict[str, Any] = {
         "owner_id": job.owner_id, "job_id": job.id, "dispatch_id": job.dispatch_id,
     }  # fmt: skip
-    snapshot = c.jobs.snapshot(found)
     if snapshot is not None:
         body["snapshot"] = snapshot
-    c.queue(JOBS_QUEUE).send(json.dumps(body, separators=(",", ":")),
-                             visibility_timeout=seconds or None)  # fmt: skip
+    return json.dumps(body, separators=(",", ":"))
 
 
 def _visible(c: Container, principal: Principal, job_id: str) -> Versioned[Job]:
@@ -242,7 +246,7 @@ def process(c: Container, message: str) -> Outcome:
     return _run(c, running)
 
 
-def _verdict(data: dict[str, Any], job: Job, now: datetime) -> str:
+def _verdict(data: dict[str, Any], job: Job, now: datetime) -> Verdict:
     """What a message for ``job`` should do: drop, busy, early or start."""
     if job.status in FINISHED or job.dispatch_id != data.get("dispatch_id"):
         return "drop"
@@ -308,8 +312,8 @@ def _finish(c: Container, running: Versioned[Job], output: Any, error: str | Non
 
 def _send_later(c: Container, job: Job, when: datetime) -> None:
     seconds = max(1, math.ceil((when - c.clock.now()).total_seconds()) + 1)
-    body = json.dumps({"owner_id": job.owner_id, "job_id": job.id, "dispatch_id": job.dispatch_id})
-    c.queue(JOBS_QUEUE).send(body, visibility_timeout=min(seconds, 3600))
+    # No snapshot: the job is in progress, a message for it never starts it without a read.
+    c.queue(JOBS_QUEUE).send(_message(job), visibility_timeout=min(seconds, 3600))
 
 
 def enqueue_due(c: Container) -> dict[str, int]:
