@@ -317,7 +317,7 @@ def test_only_admins_change_plans(app: tuple[LocalHost, SmtpServer]) -> None:
 
     def set_plan(token: str, target: str, plan: str) -> requests.Response:
         return requests.put(
-            f"{host.url}/api/admin/users/{target}/plan",
+            f"{host.url}/api/users/{target}/plan",
             json={"plan": plan},
             headers={"Authorization": f"Bearer {token}"},
             timeout=10,
@@ -332,7 +332,7 @@ def test_only_admins_change_plans(app: tuple[LocalHost, SmtpServer]) -> None:
     assert set_plan(admin_token, str(uuid.uuid4()), "premium").status_code == 404
     assert set_plan(admin_token, user_id, "gold").status_code == 400
     me = requests.get(
-        f"{host.url}/api/admin/users/{user_id}/plan",
+        f"{host.url}/api/users/{user_id}/plan",
         headers={"Authorization": f"Bearer {admin_token}"},
         timeout=10,
     )
