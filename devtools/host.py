@@ -469,6 +469,8 @@ def _make_handler(host: FunctionsHost) -> type[BaseHTTPRequestHandler]:
             # A request the server cannot parse (bad request line, headers too long...):
             # Kestrel answers the status with an empty body and closes; no HTML page.
             self.close_connection = True
+            # An unparsed request line leaves HTTP/0.9, which would suppress the status line.
+            self.request_version = "HTTP/1.1"
             with contextlib.suppress(OSError):
                 self._send(code, {}, b"", close=True)
 
