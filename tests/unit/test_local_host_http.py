@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
@@ -18,6 +19,7 @@ from devtools.hostconfig import HostConfig, HttpLimits
 from tests.support.waiting import wait_for
 
 BASE = "http://127.0.0.1:7071"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def small_app(release: threading.Event | None = None) -> func.FunctionApp:
@@ -232,3 +234,20 @@ def test_an_app_with_two_functions_on_one_route_and_method_does_not_load(hosts: 
         "The 'list_items' function is in error: "
         "The route specified conflicts with the route defined by function 'add_item'."
     )
+
+
+def test_http_limits_come_from_host_json_and_its_overrides(tmp_path: Path) -> None:
+    from devtools.hostconfig import ConfigError, load_host_config
+
+    assert load_host_config(ROOT / "host.json", {}).http == HttpLimits(100, -1)
+    assert load_host_config(tmp_path / "none.json", {}).http == HttpLimits(-1, -1)
+    overridden = load_host_config(
+        ROOT / "host.json",
+        {"AzureFunctionsJobHost__extensions__http__maxOutstandingRequests": "200"},
+    )
+    assert overridden.http == HttpLimits(100, 200)
+    with pytest.raises(ConfigError):
+        load_host_config(
+            ROOT / "host.json",
+            {"AzureFunctionsJobHost__extensions__http__maxConcurrentRequests": "0"},
+        )
