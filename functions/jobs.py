@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from shared import http
 from shared.container import container
 from shared.domain.currencies import ISO_4217
+from shared.routes import BID_ID, JOB_ID
 from shared.services import jobs
 from shared.services.job_kinds import KINDS
 
@@ -207,7 +208,7 @@ def job_summary(req: func.HttpRequest) -> func.HttpResponse:
     return http.ok(jobs.summary(container(), user))
 
 
-@bp.route(route="jobs/{job_id}", methods=["GET"])
+@bp.route(route=f"jobs/{JOB_ID}", methods=["GET"])
 @http.endpoint("A job (owner, assignee, or anyone while open for bids)", response=JobOut,
                auth=True, tags=TAGS, errors=(404,))  # fmt: skip
 def get_job(req: func.HttpRequest) -> func.HttpResponse:
@@ -215,7 +216,7 @@ def get_job(req: func.HttpRequest) -> func.HttpResponse:
     return http.ok(jobs.get(container(), user, req.route_params["job_id"]).to_public())
 
 
-@bp.route(route="jobs/{job_id}", methods=["PATCH"])
+@bp.route(route=f"jobs/{JOB_ID}", methods=["PATCH"])
 @http.endpoint("Change a pending job", body=JobPatch, response=JobOut, auth=True,
                tags=TAGS, errors=(403, 404, 409))  # fmt: skip
 def edit_job(req: func.HttpRequest) -> func.HttpResponse:
@@ -226,7 +227,7 @@ def edit_job(req: func.HttpRequest) -> func.HttpResponse:
     return http.ok(job.to_public())
 
 
-@bp.route(route="jobs/{job_id}", methods=["DELETE"])
+@bp.route(route=f"jobs/{JOB_ID}", methods=["DELETE"])
 @http.endpoint("Cancel a pending job", response=JobOut, auth=True, tags=TAGS,
                errors=(403, 404, 409))  # fmt: skip
 def cancel_job(req: func.HttpRequest) -> func.HttpResponse:
@@ -234,7 +235,7 @@ def cancel_job(req: func.HttpRequest) -> func.HttpResponse:
     return http.ok(jobs.cancel(container(), user, req.route_params["job_id"]).to_public())
 
 
-@bp.route(route="jobs/{job_id}/result", methods=["GET"])
+@bp.route(route=f"jobs/{JOB_ID}/result", methods=["GET"])
 @http.endpoint("The result of a finished job", response=ResultOut, auth=True, tags=TAGS,
                errors=(404, 409))  # fmt: skip
 def job_result(req: func.HttpRequest) -> func.HttpResponse:
@@ -242,7 +243,7 @@ def job_result(req: func.HttpRequest) -> func.HttpResponse:
     return http.ok(jobs.result(container(), user, req.route_params["job_id"]))
 
 
-@bp.route(route="jobs/{job_id}/bids", methods=["POST"])
+@bp.route(route=f"jobs/{JOB_ID}/bids", methods=["POST"])
 @http.endpoint("Bid on an open job", body=BidIn, response=BidOut, status=201, auth=True,
                tags=TAGS, errors=(403, 404, 409))  # fmt: skip
 def place_bid(req: func.HttpRequest) -> func.HttpResponse:
@@ -255,7 +256,7 @@ def place_bid(req: func.HttpRequest) -> func.HttpResponse:
     return http.created(bid.to_public())
 
 
-@bp.route(route="jobs/{job_id}/bids", methods=["GET"])
+@bp.route(route=f"jobs/{JOB_ID}/bids", methods=["GET"])
 @http.endpoint("Bids on a job: all for the owner, own ones for a bidder", response=BidPage,
                auth=True, tags=TAGS, errors=(404,))  # fmt: skip
 def list_bids(req: func.HttpRequest) -> func.HttpResponse:
@@ -264,7 +265,7 @@ def list_bids(req: func.HttpRequest) -> func.HttpResponse:
     return http.ok(_page(bids, None))
 
 
-@bp.route(route="jobs/{job_id}/bids/{bid_id}/accept", methods=["POST"])
+@bp.route(route=f"jobs/{JOB_ID}/bids/{BID_ID}/accept", methods=["POST"])
 @http.endpoint("Accept a bid: the bidder becomes the assignee", response=JobOut,
                auth=True, tags=TAGS, errors=(403, 404, 409))  # fmt: skip
 def accept_bid(req: func.HttpRequest) -> func.HttpResponse:

@@ -20,7 +20,8 @@ from pydantic.json_schema import models_json_schema
 from shared.http import JSON, PROBLEM_JSON, EndpointDoc
 from shared.settings import APP_NAME, APP_VERSION
 
-_PARAM = re.compile(r"\{\*?(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<rest>[^}]*)\}")
+# A route parameter; braces inside one are doubled (ASP.NET: "{id:regex(^a{{2}}$)}").
+_PARAM = re.compile(r"\{\*?(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<rest>(?:[^{}]|\{\{|\}\})*)\}")
 
 _STATUS_TEXT = {
     200: "OK",

@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from shared.domain.accounts import OtpRecord, User
+    from shared.domain.accounts import OtpRecord, User, UserSummary
 
 T = TypeVar("T")
 
@@ -59,6 +59,11 @@ class UserRepository(Protocol):
 
     def update(self, user: User, etag: str) -> str:
         """Replace if unchanged since read (ConcurrencyConflict otherwise); the new ETag."""
+        ...
+
+    def list_page(self, limit: int, cursor: str | None) -> tuple[list[UserSummary], str | None]:
+        """Users newest first (ties by id), ``limit`` at most, from an opaque cursor (a
+        ValidationFailed for one that is not ours); one partition query, no scan."""
         ...
 
 
