@@ -59,7 +59,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
     """A test-only kind, ``test.count``, whose runs are counted and can fail or block."""
     state = Calls()
 
-    def run(c: Container, job: Any, params: Any) -> dict[str, int]:
+    def run(ports: Any, job: Any, params: Any) -> dict[str, int]:
         if state.gate is not None:
             state.gate.wait(10)
         with state.lock:
@@ -96,11 +96,11 @@ def new_job(c: Container, owner: Principal, **fields: Any) -> Any:
         "scheduled_time": None,
     }  # fmt: skip
     values.update(fields)
-    return jobs.create(c, owner, **values)
+    return c.job_service.create(owner, **values)
 
 
 def run_queued(c: QueueCapturingContainer) -> list[str]:
-    return [jobs.process(c, body) for body, _ in c.take()]
+    return [c.job_service.process(body) for body, _ in c.take()]
 
 
 def test_a_job_due_now_is_queued_visible_and_completes(
@@ -120,10 +120,10 @@ def test_a_job_due_now_is_queued_visible_and_completes(
     assert c.jobs.restore(snapshot) == stored  # the row and version as stored
     assert job.id.endswith(f"-{owner.user_id}")  # the id alone finds the row
     assert run_queued(c) == ["completed"]
-    done = jobs.get(c, owner, job.id)
+    done = c.job_service.get(owner, job.id)
     assert done.status == "completed"
     assert done.attempts == 1
-    result = jobs.result(c, owner, job.id)
+    result = c.job_service.result(owner, job.id)
     assert result["output"] == {"run": 1}
     assert result["error_message"] is None
 
@@ -141,8 +141,8 @@ def test_a_message_delivered_twice_runs_the_handler_once(
 ) -> None:
     new_job(c, person())
     ((body, _),) = c.take()
-    assert jobs.process(c, body) == "completed"
-    assert jobs.process(c, body) == "dropped"
+    assert c.job_service.process(body) == "completed"
+    assert c.job_service.process(body) == "dropped"
     assert calls.count == 1
 
 
@@ -167,9 +167,9 @@ def test_a_current_snapshot_starts_the_job_without_reading_it(
     job = new_job(c, owner)
     ((body, _),) = c.take()
     reads = CountingReads(c, monkeypatch)
-    assert jobs.process(c, body) == "completed"
+    assert c.job_service.process(body) == "completed"
     assert reads.count == 0
-    assert jobs.get(c, owner, job.id).status == "completed"
+    assert c.job_service.get(owner, job.id).status == "completed"
     assert calls.count == 1
 
 
@@ -179,11 +179,11 @@ def test_a_stale_snapshot_is_refused_and_the_stored_job_decides(
     owner = person()
     job = new_job(c, owner)
     ((body, _),) = c.take()
-    jobs.edit(c, owner, job.id, {"name": "renamed"})  # same dispatch, new version
+    c.job_service.edit(owner, job.id, {"name": "renamed"})  # same dispatch, new version
     reads = CountingReads(c, monkeypatch)
-    assert jobs.process(c, body) == "completed"  # refused write, one read, then started
+    assert c.job_service.process(body) == "completed"  # refused write, one read, then started
     assert reads.count == 1
-    done = jobs.get(c, owner, job.id)
+    done = c.job_service.get(owner, job.id)
     assert (done.name, done.status, calls.count) == ("renamed", "completed", 1)
 
 
@@ -205,12 +205,14 @@ def test_messages_without_a_usable_snapshot_read_the_job(
     foreign = json.loads(body_three)
     other = json.loads(body_two)  # a message naming the third job with the second's state
     foreign.update(snapshot=other["snapshot"], dispatch_id=other["dispatch_id"])
-    assert jobs.process(c, json.dumps(foreign)) == "dropped"  # not the third's dispatch
-    assert jobs.get(c, owner, second.id).status == "pending"  # and the second not started
-    assert jobs.process(c, body_three) == "completed"
-    assert jobs.process(c, json.dumps(plain)) == "completed"
-    assert jobs.process(c, json.dumps(garbled)) == "completed"
-    assert [jobs.get(c, owner, j.id).status for j in (first, second, third)] == ["completed"] * 3
+    assert c.job_service.process(json.dumps(foreign)) == "dropped"  # not the third's dispatch
+    assert c.job_service.get(owner, second.id).status == "pending"  # and the second not started
+    assert c.job_service.process(body_three) == "completed"
+    assert c.job_service.process(json.dumps(plain)) == "completed"
+    assert c.job_service.process(json.dumps(garbled)) == "completed"
+    assert [c.job_service.get(owner, j.id).status for j in (first, second, third)] == [
+        "completed"
+    ] * 3
     assert calls.count == 3
 
 
@@ -232,19 +234,19 @@ def test_a_foreign_or_malformed_job_id_finds_nothing(
     forged = job.id.replace(owner.user_id, other.user_id)
     for job_id in (forged, "nope", job.id + "/x", "' or 1 eq 1", job.id.split("-")[0]):
         with pytest.raises(NotFound):
-            jobs.get(c, owner, job_id)
+            c.job_service.get(owner, job_id)
 
 
 def test_a_cancelled_job_never_runs(c: QueueCapturingContainer, calls: Calls) -> None:
     owner = person()
     job = new_job(c, owner)
-    assert jobs.cancel(c, owner, job.id).status == "cancelled"
+    assert c.job_service.cancel(owner, job.id).status == "cancelled"
     assert run_queued(c) == ["dropped"]
     assert calls.count == 0
     with pytest.raises(JobNotCancellable):
-        jobs.cancel(c, owner, job.id)
+        c.job_service.cancel(owner, job.id)
     with pytest.raises(JobNotEditable):
-        jobs.edit(c, owner, job.id, {"name": "too late"})
+        c.job_service.edit(owner, job.id, {"name": "too late"})
 
 
 def test_retry_then_success(c: QueueCapturingContainer, clock: FakeClock, calls: Calls) -> None:
@@ -252,18 +254,18 @@ def test_retry_then_success(c: QueueCapturingContainer, clock: FakeClock, calls:
     job = new_job(c, owner)
     calls.fail_times = 1
     assert run_queued(c) == ["retry"]
-    retrying = jobs.get(c, owner, job.id)
+    retrying = c.job_service.get(owner, job.id)
     assert retrying.status == "pending"
     assert retrying.attempts == 1
-    assert "flaky on purpose" in (retrying.last_error or "")
+    assert retrying.last_error == "the job's handler failed (RuntimeError)"
     ((_body, delay),) = c.queue(jobs.JOBS_QUEUE).messages
     assert delay is not None
     assert 15 <= delay <= 30  # base 30 s * [0.5, 1)
     with pytest.raises(ResultNotReady):
-        jobs.result(c, owner, job.id)
+        c.job_service.result(owner, job.id)
     clock.advance(delay)
     assert run_queued(c) == ["completed"]
-    assert jobs.get(c, owner, job.id).attempts == 2
+    assert c.job_service.get(owner, job.id).attempts == 2
 
 
 def test_retries_exhausted_fail_the_job_with_last_error(
@@ -278,17 +280,17 @@ def test_retries_exhausted_fail_the_job_with_last_error(
         for body, delay in c.take():
             delays.append(delay)
             clock.advance(delay or 0)
-            outcomes.append(jobs.process(c, body))
+            outcomes.append(c.job_service.process(body))
     assert outcomes == ["retry", "retry", "failed"]
     assert delays[1] is not None and delays[2] is not None
     assert delays[2] > delays[1] * 1.0  # backoff grows (60 s * jitter vs 30 s * jitter)
-    failed = jobs.get(c, owner, job.id)
+    failed = c.job_service.get(owner, job.id)
     assert failed.status == "failed"
     assert failed.attempts == 3
-    assert "flaky on purpose" in (failed.last_error or "")
-    result = jobs.result(c, owner, job.id)
+    assert failed.last_error == "the job's handler failed (RuntimeError)"
+    result = c.job_service.result(owner, job.id)
     assert result["output"] is None
-    assert "flaky on purpose" in result["error_message"]
+    assert result["error_message"] == failed.last_error  # the details stay in the log
     assert c.take() == []
 
 
@@ -298,7 +300,7 @@ def test_an_early_message_is_put_back(
     owner = person()
     job = new_job(c, owner, scheduled_time=clock.now() + timedelta(minutes=10))
     ((body, _),) = c.take()
-    assert jobs.process(c, body) == "rescheduled"
+    assert c.job_service.process(body) == "rescheduled"
     assert calls.count == 0
     ((again, delay),) = c.take()
     assert json.loads(again)["dispatch_id"] == job.dispatch_id
@@ -311,12 +313,14 @@ def test_editing_the_time_voids_the_old_message(
     owner = person()
     job = new_job(c, owner, scheduled_time=clock.now() + timedelta(minutes=10))
     ((old, _),) = c.take()
-    edited = jobs.edit(c, owner, job.id, {"scheduled_time": clock.now() + timedelta(minutes=1)})
+    edited = c.job_service.edit(
+        owner, job.id, {"scheduled_time": clock.now() + timedelta(minutes=1)}
+    )
     ((new, delay),) = c.take()
     assert delay == 60
     clock.advance(minutes=10)
-    assert jobs.process(c, old) == "dropped"
-    assert jobs.process(c, new) == "completed"
+    assert c.job_service.process(old) == "dropped"
+    assert c.job_service.process(new) == "completed"
     assert calls.count == 1
     assert edited.dispatch_id != job.dispatch_id
 
@@ -328,14 +332,14 @@ def test_far_future_jobs_wait_in_the_due_index_until_swept(
     job = new_job(c, owner, scheduled_time=clock.now() + timedelta(days=10))
     assert c.take() == []
     clock.advance(days=2)
-    jobs.enqueue_due(c)
+    c.job_service.enqueue_due()
     assert c.take() == []  # still more than 7 days ahead
     clock.advance(days=2)
-    jobs.enqueue_due(c)
+    c.job_service.enqueue_due()
     ((body, delay),) = c.take()
     assert json.loads(body)["job_id"] == job.id
     assert delay is not None and 5 * 86400 < delay <= 6 * 86400
-    jobs.enqueue_due(c)
+    c.job_service.enqueue_due()
     assert c.take() == []  # swept once
 
 
@@ -351,21 +355,21 @@ def test_a_dead_workers_lease_expires_and_the_job_completes_once(
     assert found is not None
     running = found.value.started(clock.now(), timedelta(seconds=150))
     etag = c.jobs.save(running, found)
-    assert jobs.process(c, body) == "busy"  # the lease still holds: put back until it ends
+    assert c.job_service.process(body) == "busy"  # the lease still holds: put back until it ends
     ((again, delay),) = c.take()
     sent = json.loads(body)
     del sent["snapshot"]  # put back without one: the job it describes is no longer pending
     assert json.loads(again) == sent
     assert delay is not None and 150 <= delay <= 152
     clock.advance(151)
-    assert jobs.process(c, again) == "completed"
+    assert c.job_service.process(again) == "completed"
     assert calls.count == 1
-    done = jobs.get(c, owner, job.id)
+    done = c.job_service.get(owner, job.id)
     assert done.status == "completed"
     assert done.attempts == 2  # the dead attempt counted
     # The dead worker, had it woken up, could not complete it a second time.
-    assert jobs._finish(c, Versioned(running, etag), {"late": True}, None) == "lost-race"
-    assert jobs.process(c, body) == "dropped"
+    assert c.job_service._finish(Versioned(running, etag), {"late": True}, None) == "lost-race"
+    assert c.job_service.process(body) == "dropped"
 
 
 def test_cancel_racing_start_has_exactly_one_winner(
@@ -382,7 +386,7 @@ def test_cancel_racing_start_has_exactly_one_winner(
             body: str = body, barrier: threading.Barrier = barrier, results: dict = results
         ) -> None:
             barrier.wait()
-            results["start"] = jobs.process(c, body)
+            results["start"] = c.job_service.process(body)
 
         def cancel(
             job_id: str = job.id, owner: Principal = owner,
@@ -390,7 +394,7 @@ def test_cancel_racing_start_has_exactly_one_winner(
         ) -> None:  # fmt: skip
             barrier.wait()
             try:
-                results["cancel"] = jobs.cancel(c, owner, job_id).status
+                results["cancel"] = c.job_service.cancel(owner, job_id).status
             except JobNotCancellable:
                 results["cancel"] = "409"
 
@@ -399,7 +403,7 @@ def test_cancel_racing_start_has_exactly_one_winner(
             thread.start()
         for thread in threads:
             thread.join()
-        final = jobs.get(c, owner, job.id).status
+        final = c.job_service.get(owner, job.id).status
         if results["cancel"] == "cancelled":
             assert results["start"] in ("lost-race", "dropped")
             assert final == "cancelled"
@@ -421,7 +425,7 @@ def test_lists_filters_sorts_pages_and_summary(
                     scheduled_time=clock.now() + timedelta(hours=5 - index))
         )  # fmt: skip
         clock.advance(1)
-    jobs.cancel(c, owner, created[0].id)
+    c.job_service.cancel(owner, created[0].id)
     ids = [j.id for j in created]
 
     def listing(**query: Any) -> list[str]:
@@ -448,9 +452,9 @@ def test_lists_filters_sorts_pages_and_summary(
     with pytest.raises(ValidationFailed):
         c.jobs.list_own(owner.user_id, status=None, kind=None, sort="scheduled_time",
                         limit=2, cursor=cursor)  # a cursor of another sort  # fmt: skip
-    summary = jobs.summary(c, person())
+    summary = c.job_service.summary(person())
     assert summary["total"] == 0
-    summary = jobs.summary(c, owner)
+    summary = c.job_service.summary(owner)
     assert summary == {"pending": 4, "in-progress": 0, "completed": 0, "failed": 0,
                        "cancelled": 1, "total": 5}  # fmt: skip
 
@@ -489,15 +493,15 @@ def test_bids_and_concurrent_accepts(
     owner, alice, bob, eve = person(), person(), person(), person()
     job = new_job(c, owner)
     with pytest.raises(OwnJob):
-        jobs.place_bid(c, owner, job.id, bid_input())
+        c.job_service.place_bid(owner, job.id, bid_input())
     with pytest.raises(ValidationFailed):
-        jobs.place_bid(c, alice, job.id, bid_input(proposed_deadline=date(2025, 1, 1)))
-    a = jobs.place_bid(c, alice, job.id, bid_input())
+        c.job_service.place_bid(alice, job.id, bid_input(proposed_deadline=date(2025, 1, 1)))
+    a = c.job_service.place_bid(alice, job.id, bid_input())
     clock.advance(1)
-    b = jobs.place_bid(c, bob, job.id, bid_input(comment="Late and bad, but cheap"))
-    assert [x.id for x in jobs.list_bids(c, owner, job.id)] == [a.id, b.id]
-    assert [x.id for x in jobs.list_bids(c, alice, job.id)] == [a.id]
-    assert jobs.list_bids(c, eve, job.id) == []  # open job: visible, no bids of hers
+    b = c.job_service.place_bid(bob, job.id, bid_input(comment="Late and bad, but cheap"))
+    assert [x.id for x in c.job_service.list_bids(owner, job.id)[0]] == [a.id, b.id]
+    assert [x.id for x in c.job_service.list_bids(alice, job.id)[0]] == [a.id]
+    assert c.job_service.list_bids(eve, job.id)[0] == []  # open job: visible, no bids of hers
 
     open_ids = [j.id for j in c.jobs.list_open(eve.user_id, 100, None)[0]]
     assert job.id in open_ids
@@ -509,7 +513,7 @@ def test_bids_and_concurrent_accepts(
     def accept(bid_id: str) -> None:
         barrier.wait()
         try:
-            jobs.accept_bid(c, owner, job.id, bid_id)
+            c.job_service.accept_bid(owner, job.id, bid_id)
             outcomes.append("accepted")
         except JobNotOpen:
             outcomes.append("409")
@@ -520,35 +524,35 @@ def test_bids_and_concurrent_accepts(
     for thread in threads:
         thread.join()
     assert sorted(outcomes) == ["409", "accepted"]
-    assigned = jobs.get(c, owner, job.id)
+    assigned = c.job_service.get(owner, job.id)
     assert assigned.assignee_id in (alice.user_id, bob.user_id)
-    statuses = {x.bidder_id: x.status for x in jobs.list_bids(c, owner, job.id)}
+    statuses = {x.bidder_id: x.status for x in c.job_service.list_bids(owner, job.id)[0]}
     winner = assigned.assignee_id
     assert statuses[winner] == "accepted"
     assert sorted(statuses.values()) == ["accepted", "rejected"]
     winner_principal = alice if winner == alice.user_id else bob
     assert [j.id for j in c.jobs.list_assigned(winner, 100, None)[0]] == [job.id]
-    assert jobs.get(c, winner_principal, job.id).id == job.id
+    assert c.job_service.get(winner_principal, job.id).id == job.id
     with pytest.raises(NotFound):
-        jobs.get(c, eve, job.id)  # no longer open: eve may not see it
+        c.job_service.get(eve, job.id)  # no longer open: eve may not see it
     with pytest.raises(JobNotOpen):
-        jobs.place_bid(c, eve, job.id, bid_input())
+        c.job_service.place_bid(eve, job.id, bid_input())
     assert job.id not in [j.id for j in c.jobs.list_open(eve.user_id, 100, None)[0]]
     with pytest.raises(Forbidden):
-        jobs.cancel(c, winner_principal, job.id)
+        c.job_service.cancel(winner_principal, job.id)
 
 
 def test_bid_sentiment_is_scored_in_the_background(c: QueueCapturingContainer) -> None:
     owner, alice = person(), person()
     job = new_job(c, owner, kind="history.export")
-    bid = jobs.place_bid(c, alice, job.id, bid_input())
+    bid = c.job_service.place_bid(alice, job.id, bid_input())
     assert bid.sentiment is None
     assert len(c.take(jobs.SENTIMENT_QUEUE)) == 1
-    assert jobs.score_pending_sentiment(c) >= 1
-    (scored,) = jobs.list_bids(c, owner, job.id)
+    assert c.job_service.score_pending_sentiment(everything=True) >= 1
+    (scored,) = c.job_service.list_bids(owner, job.id)[0]
     assert scored.sentiment is not None
     assert scored.sentiment["label"] == "positive"
-    assert jobs.score_pending_sentiment(c) == 0  # nothing left pending
+    assert c.job_service.score_pending_sentiment(everything=True) == 0  # nothing left pending
 
 
 def test_only_the_owner_changes_and_strangers_see_nothing(
@@ -556,14 +560,14 @@ def test_only_the_owner_changes_and_strangers_see_nothing(
 ) -> None:
     owner, other = person(), person()
     job = new_job(c, owner)
-    assert jobs.get(c, other, job.id).id == job.id  # open for bids
+    assert c.job_service.get(other, job.id).id == job.id  # open for bids
     with pytest.raises(Forbidden):
-        jobs.edit(c, other, job.id, {"name": "mine now"})
+        c.job_service.edit(other, job.id, {"name": "mine now"})
     run_queued(c)  # completed: no longer open
     with pytest.raises(NotFound):
-        jobs.get(c, other, job.id)
+        c.job_service.get(other, job.id)
     with pytest.raises(NotFound):
-        jobs.result(c, other, job.id)
+        c.job_service.result(other, job.id)
     with pytest.raises(NotFound):
-        jobs.get(c, other, "no-such-job")
-    assert replace(jobs.get(c, owner, job.id)).status == "completed"
+        c.job_service.get(other, "no-such-job")
+    assert replace(c.job_service.get(owner, job.id)).status == "completed"
