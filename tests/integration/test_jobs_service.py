@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from devtools.azurite import Azurite
 from shared.adapters.clock import FakeClock
 from shared.auth import Principal
 from shared.container import Container
 from shared.domain.errors import Forbidden, NotFound, ValidationFailed
 from shared.domain.jobs import (
+    DISPATCH_GRACE,
     JobNotCancellable,
     JobNotEditable,
     JobNotOpen,
@@ -28,6 +31,7 @@ from shared.domain.jobs import (
 from shared.ports import Versioned
 from shared.services import job_kinds, jobs
 from shared.settings import Settings
+from tests.conftest import base_settings_values
 from tests.support.fakes import MemoryQueue
 
 
@@ -52,6 +56,8 @@ class Calls:
         self.fail_times = 0
         self.lock = threading.Lock()
         self.gate: threading.Event | None = None
+        self.output: Any = None  # what a run returns instead of {"run": n}
+        self.error: Exception | None = None  # what a failing run raises
 
 
 @pytest.fixture
@@ -59,15 +65,15 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
     """A test-only kind, ``test.count``, whose runs are counted and can fail or block."""
     state = Calls()
 
-    def run(ports: Any, job: Any, params: Any) -> dict[str, int]:
+    def run(ports: Any, job: Any, params: Any) -> Any:
         if state.gate is not None:
             state.gate.wait(10)
         with state.lock:
             state.count += 1
             if state.fail_times:
                 state.fail_times -= 1
-                raise RuntimeError("flaky on purpose")
-            return {"run": state.count}
+                raise state.error or RuntimeError("flaky on purpose")
+            return state.output if state.output is not None else {"run": state.count}
 
     kinds = dict(job_kinds.KINDS)
     kinds["test.count"] = job_kinds.Kind("test.count", job_kinds.Params, run, "counts its runs")
@@ -571,3 +577,324 @@ def test_only_the_owner_changes_and_strangers_see_nothing(
     with pytest.raises(NotFound):
         c.job_service.get(other, "no-such-job")
     assert replace(c.job_service.get(owner, job.id)).status == "completed"
+
+
+# -- bounds: params, schedule, outputs ---------------------------------------------------
+
+CYRILLIC = "Съешь же ещё этих мягких французских булок, да выпей чаю. "
+
+
+def cyrillic(chars: int) -> str:
+    return (CYRILLIC * (chars // len(CYRILLIC) + 1))[:chars]
+
+
+@pytest.mark.parametrize("chars", [300, 600, 1000])
+def test_ten_long_cyrillic_texts_run_and_their_result_is_stored(
+    c: QueueCapturingContainer, chars: int
+) -> None:
+    owner = person()
+    texts = [cyrillic(chars) for _ in range(10)]
+    job = new_job(c, owner, kind="text.sentiment", params={"texts": texts})
+    assert run_queued(c) == ["completed"]
+    done = c.job_service.get(owner, job.id)
+    assert (done.status, done.attempts, done.last_error) == ("completed", 1, None)
+    output = c.job_service.result(owner, job.id)["output"]
+    assert [r["text"] for r in output["results"]] == texts
+    assert all(r["sentiment"] for r in output["results"])
+
+
+def test_params_beyond_the_bound_are_a_400_and_write_nothing(c: QueueCapturingContainer) -> None:
+    owner = person()
+    with pytest.raises(ValidationFailed) as long_text:
+        new_job(c, owner, kind="text.sentiment", params={"texts": [cyrillic(1001)] * 10})
+    assert long_text.value.errors[0].field == "params.texts.0"
+    with pytest.raises(ValidationFailed) as long_city:
+        new_job(c, owner, kind="weather.report", params={"cities": ["x" * 101]})
+    assert long_city.value.errors[0].field == "params.cities.0"
+    assert c.job_service.summary(owner)["total"] == 0
+    assert c.take() == []
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-14))),
+        datetime(2999, 1, 1, tzinfo=UTC),
+        None,  # 367 days ahead of the test clock
+    ],
+)
+def test_a_time_too_far_ahead_is_a_400_and_writes_nothing(
+    c: QueueCapturingContainer, clock: FakeClock, calls: Calls, when: datetime | None
+) -> None:
+    owner = person()
+    when = when or clock.now() + timedelta(days=367)
+    with pytest.raises(ValidationFailed) as far:
+        new_job(c, owner, scheduled_time=when)
+    assert far.value.errors[0].field == "scheduled_time"
+    job = new_job(c, owner, scheduled_time=clock.now() + timedelta(days=300))  # within bound
+    with pytest.raises(ValidationFailed):
+        c.job_service.edit(owner, job.id, {"scheduled_time": when})
+    assert c.job_service.summary(owner)["total"] == 1
+    assert c.take() == []  # the one job waits in the due index
+
+
+def test_a_large_output_is_kept_in_a_blob_and_read_back(
+    c: QueueCapturingContainer, calls: Calls
+) -> None:
+    owner = person()
+    calls.output = {"text": cyrillic(100_000), "n": 1}  # far over a Table property
+    job = new_job(c, owner)
+    assert run_queued(c) == ["completed"]
+    stored = c.jobs.get(owner.user_id, job.id)
+    assert stored is not None and stored.value.result is not None
+    assert stored.value.result.output is None
+    assert stored.value.result.output_ref == f"job-outputs/results/{owner.user_id}/{job.id}.json"
+    assert c.job_service.result(owner, job.id)["output"] == calls.output  # transparently
+    small = new_job(c, owner)
+    calls.output = {"text": cyrillic(1000)}
+    assert run_queued(c) == ["completed"]
+    kept = c.jobs.get(owner.user_id, small.id)
+    assert kept is not None and kept.value.result is not None
+    assert kept.value.result.output_ref is None  # small outputs stay in the row
+
+
+@pytest.mark.parametrize(
+    ("output", "error"),
+    [
+        ("x" * (5 * 1024 * 1024), "could not store the result: output too large"),
+        ({"when": object()}, "could not store the result: output is not JSON"),
+    ],
+)
+def test_a_result_that_cannot_be_stored_fails_the_job_once(
+    c: QueueCapturingContainer, calls: Calls, output: Any, error: str
+) -> None:
+    owner = person()
+    calls.output = output
+    job = new_job(c, owner)
+    assert run_queued(c) == ["failed"]
+    assert calls.count == 1  # ran once: no retry, no loop
+    failed = c.job_service.get(owner, job.id)
+    assert (failed.status, failed.attempts, failed.last_error) == ("failed", 1, error)
+    assert c.take() == []
+    assert c.job_service.result(owner, job.id)["error_message"] == error
+
+
+def test_a_row_storage_refuses_ends_the_job_failed_not_in_a_loop(
+    c: QueueCapturingContainer, calls: Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As before the output bound: a result too large for the Table row. Azurite, like
+    Table Storage, refuses a string property over 64 KiB; the job must end, not loop."""
+    import shared.services.jobs as service
+
+    monkeypatch.setattr(service, "OUTPUT_INLINE_MAX_UNITS", 10**9)  # the bound switched off
+    owner = person()
+    calls.output = {"texts": [cyrillic(300)] * 120}  # ~36,000 UTF-16 units in the row
+    job = new_job(c, owner)
+    assert run_queued(c) == ["failed"]
+    failed = c.job_service.get(owner, job.id)
+    assert (failed.status, failed.last_error) == ("failed", "could not store the result")
+    assert calls.count == 1
+    assert c.take() == []
+
+
+def test_last_error_names_what_failed_never_the_exception_text(
+    c: QueueCapturingContainer, calls: Calls, caplog: pytest.LogCaptureFixture
+) -> None:
+    owner = person()
+    secret = "RequestId:7bf1d433 DefaultAzureCredential failed to retrieve a token"
+    calls.fail_times, calls.error = 1, ConnectionError(secret)
+    job = new_job(c, owner)
+    with caplog.at_level("WARNING", logger="app.jobs"):
+        assert run_queued(c) == ["retry"]
+    retrying = c.job_service.get(owner, job.id)
+    assert retrying.last_error == "the job's handler failed (ConnectionError)"
+    assert "RequestId" not in json.dumps(retrying.to_public(), default=str)
+    logged = [r for r in caplog.records if r.getMessage().startswith("job attempt failed")]
+    assert logged and logged[0].exc_info is not None  # the details are in the log
+    assert secret in str(logged[0].exc_info[1])
+
+
+def test_a_job_whose_workers_all_died_fails_instead_of_starting_again(
+    c: QueueCapturingContainer, clock: FakeClock, calls: Calls
+) -> None:
+    owner = person()
+    job = new_job(c, owner)
+    ((body, _),) = c.take()
+    found = c.jobs.find(job.id)
+    assert found is not None
+    dead = replace(found.value, attempts=2).started(clock.now(), timedelta(seconds=60))
+    c.jobs.save(dead, found)  # the third and last attempt started, then its worker died
+    clock.advance(61)
+    assert c.job_service.process(body) == "failed"
+    failed = c.job_service.get(owner, job.id)
+    assert (failed.status, failed.attempts) == ("failed", 3)
+    assert failed.last_error == "the job's worker stopped before it finished"
+    assert calls.count == 0
+    assert c.job_service.process(body) == "dropped"
+
+
+# -- lost messages ---------------------------------------------------------------------
+# These tests sweep a partition that every test writes to: each gets an Azurite of its own.
+
+
+@pytest.fixture
+def lone(azurite_factory: Callable[[], Azurite], clock: FakeClock) -> QueueCapturingContainer:
+    storage = azurite_factory()
+    values = base_settings_values(storage.connection_string)
+    values.update(JOB_MAX_ATTEMPTS="3", JOB_RETRY_BASE_SECONDS="30")
+    return QueueCapturingContainer(Settings(**values), clock)
+
+
+class FailingQueue(MemoryQueue):
+    def send(self, body: str, *, visibility_timeout: int | None = None) -> None:
+        raise ConnectionError("queue unreachable (simulated)")
+
+
+def test_a_job_whose_message_was_never_sent_runs_after_the_sweep(
+    lone: QueueCapturingContainer, clock: FakeClock, calls: Calls
+) -> None:
+    c = lone
+    c.queues[jobs.JOBS_QUEUE] = FailingQueue(jobs.JOBS_QUEUE)
+    owner = person()
+    job = new_job(c, owner, scheduled_time=clock.now() + timedelta(minutes=1))
+    assert c.job_service.get(owner, job.id).status == "pending"  # created all the same
+    c.queues[jobs.JOBS_QUEUE] = MemoryQueue(jobs.JOBS_QUEUE)
+    c.__dict__.pop("job_service")  # rebuilt with the queue that works again
+    clock.advance(minutes=2)
+    assert c.job_service.redispatch_lost() == {"resent": 0, "dropped": 0}  # still in grace
+    clock.advance(minutes=1, seconds=1)
+    assert c.job_service.redispatch_lost()["resent"] == 1
+    ((body, delay),) = c.take()
+    assert json.loads(body)["dispatch_id"] == job.dispatch_id
+    assert delay is None
+    assert c.job_service.redispatch_lost()["resent"] == 0  # not again until the next grace
+    assert c.job_service.process(body) == "completed"
+    assert calls.count == 1
+    clock.advance(hours=1)
+    assert c.job_service.redispatch_lost() == {"resent": 0, "dropped": 0}  # watch deleted
+
+
+def test_a_late_original_and_the_resent_message_run_the_job_once(
+    lone: QueueCapturingContainer, clock: FakeClock, calls: Calls
+) -> None:
+    c = lone
+    owner = person()
+    job = new_job(c, owner)
+    ((original, _),) = c.take()  # delayed somewhere, not lost
+    clock.advance(DISPATCH_GRACE.total_seconds() + 1)
+    assert c.job_service.redispatch_lost()["resent"] == 1
+    ((resent, _),) = c.take()
+    assert c.job_service.process(resent) == "completed"
+    assert c.job_service.process(original) == "dropped"
+    assert calls.count == 1
+    assert c.job_service.get(owner, job.id).attempts == 1
+
+
+def test_watches_of_started_cancelled_or_rescheduled_jobs_are_dropped(
+    lone: QueueCapturingContainer, clock: FakeClock, calls: Calls
+) -> None:
+    c = lone
+    owner = person()
+    cancelled = new_job(c, owner)
+    moved = new_job(c, owner)
+    c.take()
+    c.job_service.cancel(owner, cancelled.id)
+    c.job_service.edit(owner, moved.id, {"scheduled_time": clock.now() + timedelta(hours=1)})
+    c.take()
+    clock.advance(DISPATCH_GRACE.total_seconds() + 1)
+    outcome = c.job_service.redispatch_lost()
+    assert outcome["resent"] == 0
+    assert outcome["dropped"] >= 2  # (other tests' leftovers share the partition)
+    assert c.take() == []
+    clock.advance(hours=1)
+    assert c.job_service.redispatch_lost()["resent"] >= 1  # the moved job's new dispatch
+    assert (
+        json.loads(c.take()[-1][0])["dispatch_id"] == c.job_service.get(owner, moved.id).dispatch_id
+    )
+
+
+# -- bids: paging and scoring once ---------------------------------------------------------
+
+
+def test_bids_page_in_the_order_placed_each_exactly_once(
+    c: QueueCapturingContainer, clock: FakeClock
+) -> None:
+    owner, alice, bob = person(), person(), person()
+    job = new_job(c, owner, kind="history.export",
+                  scheduled_time=clock.now() + timedelta(hours=1))  # fmt: skip
+    placed = []
+    for index in range(23):
+        bidder = alice if index % 3 else bob
+        placed.append(c.job_service.place_bid(bidder, job.id, bid_input(comment=f"bid {index}")))
+        clock.advance(0.01)
+
+    def walk(who: Principal, limit: int) -> list[str]:
+        seen, cursor = [], None
+        while True:
+            page, cursor = c.job_service.list_bids(who, job.id, limit, cursor)
+            assert len(page) <= limit
+            seen += [b.id for b in page]
+            if cursor is None:
+                return seen
+
+    assert walk(owner, 5) == [b.id for b in placed]
+    assert walk(owner, 100) == [b.id for b in placed]
+    assert walk(bob, 3) == [b.id for b in placed if b.bidder_id == bob.user_id]
+    with pytest.raises(ValidationFailed):
+        c.job_service.list_bids(owner, job.id, 5, "not-a-cursor!")
+
+
+class CountingAnalyzer:
+    """The offline analyzer, counting what it is asked (and slow, to let runs overlap)."""
+
+    name = "counting"
+    max_batch = 10
+
+    def __init__(self) -> None:
+        from shared.adapters.sentiment_local import LocalSentimentAnalyzer
+
+        self.inner = LocalSentimentAnalyzer()
+        self.requests: list[int] = []
+        self.lock = threading.Lock()
+
+    def analyze(self, documents: Any) -> Any:
+        with self.lock:
+            self.requests.append(len(documents))
+        time.sleep(0.05)
+        return self.inner.analyze(documents)
+
+
+def test_concurrent_scoring_runs_score_each_comment_once(
+    lone: QueueCapturingContainer, clock: FakeClock
+) -> None:
+    c = lone
+    analyzer = CountingAnalyzer()
+    c.__dict__["sentiment"] = analyzer
+    owner = person()
+    job = new_job(c, owner, kind="history.export",
+                  scheduled_time=clock.now() + timedelta(hours=1))  # fmt: skip
+    for index in range(12):
+        c.job_service.place_bid(person(), job.id, bid_input(comment=f"Great work {index}"))
+    nudges = c.take(jobs.SENTIMENT_QUEUE)
+    assert len(nudges) == 12 and all(delay == 2 for _, delay in nudges)
+    # Young and not a full batch: a run scores the full batch of 10 only, and leaves a
+    # nudge for the two others.
+    barrier = threading.Barrier(4)
+
+    def run() -> None:
+        barrier.wait()
+        c.job_service.score_pending_sentiment()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert analyzer.requests == [10]
+    assert c.take(jobs.SENTIMENT_QUEUE)  # a nudge for when the rest is due
+    clock.advance(2)
+    c.job_service.score_pending_sentiment()
+    assert analyzer.requests == [10, 2]
+    bids, _ = c.job_service.list_bids(owner, job.id, 100, None)
+    assert len(bids) == 12 and all(b.sentiment for b in bids)
