@@ -334,9 +334,13 @@ def sentiment_job(owner: Client) -> dict[str, Any]:
 
 
 def test_a_failed_attempt_is_retried_then_succeeds(
-    language: Any, local_host_factory: Callable[..., LocalHost]
+    language: Any,
+    azurite_factory: Callable[[], Azurite],
+    local_host_factory: Callable[..., LocalHost],
 ) -> None:
-    host = local_host_factory(**language_settings(language))
+    # An Azurite of its own: comments other tests left queued must not reach this
+    # stand-in (they would be scored here, and counted).
+    host = local_host_factory(storage=azurite_factory(), **language_settings(language))
     language.fail_with(500, times=3)  # the SDK's own retries included: one attempt fails
     owner = Client(host)
     job = sentiment_job(owner)
@@ -394,9 +398,13 @@ def test_a_host_killed_mid_job_is_replaced_and_the_job_completes_once(
 
 
 def test_bid_comments_are_scored_in_batches_of_at_most_10(
-    language: Any, local_host_factory: Callable[..., LocalHost]
+    language: Any,
+    azurite_factory: Callable[[], Azurite],
+    local_host_factory: Callable[..., LocalHost],
 ) -> None:
-    host = local_host_factory(**language_settings(language))
+    # An Azurite of its own: comments other tests left queued must not reach this
+    # stand-in (they would be scored here, and counted).
+    host = local_host_factory(storage=azurite_factory(), **language_settings(language))
     owner = Client(host)
     job = owner.create(scheduled_time=iso(datetime.now(UTC) + timedelta(hours=1)))
     deadline = str(date.today() + timedelta(days=5))
