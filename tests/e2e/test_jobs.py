@@ -467,3 +467,35 @@ def test_ten_long_cyrillic_texts_complete_and_the_result_reads_back(host: LocalH
     assert (done["status"], done["attempts"], done["last_error"]) == ("completed", 1, None)
     output = owner.call("GET", f"jobs/{job['id']}/result").json()["output"]
     assert [r["text"] for r in output["results"]] == [text] * 10  # read back from its blob
+
+
+def test_a_job_whose_message_was_lost_runs_after_the_sweep(
+    azurite_factory: Callable[[], Azurite], local_host_factory: Callable[..., LocalHost]
+) -> None:
+    from azure.data.tables import TableServiceClient
+
+    storage = azurite_factory()
+    # Created while no host runs: the message is then deleted, as if it had been lost.
+    creator = local_host_factory(storage=storage)
+    owner = Client(creator)
+    job = owner.create(scheduled_time=iso(datetime.now(UTC) + timedelta(seconds=8)))
+    creator.close()
+    QueueClient.from_connection_string(storage.connection_string, "jobs").clear_messages()
+    # Its watch row says when it should have started: make that the past (the sweep's
+    # grace is two minutes; the test cannot wait that long).
+    watch = TableServiceClient.from_connection_string(storage.connection_string).get_table_client(
+        "jobdispatch"
+    )
+    (row,) = [r for r in watch.list_entities() if r["job_id"] == job["id"]]
+    watch.delete_entity("watch", row["RowKey"])
+    past = "2000-01-01T00:00:00.000000Z"
+    row_key = "|".join([past, *row["RowKey"].split("|")[1:]])
+    watch.create_entity({**row, "RowKey": row_key, "next_check": past})
+    host = local_host_factory(storage=storage)
+    owner.host = host
+    assert owner.job(job["id"])["status"] == "pending"
+    assert host.run_function("enqueue_due_jobs").status_code == 202
+    done = owner.wait_status(job["id"], "completed", "failed", timeout=30)
+    assert (done["status"], done["attempts"]) == ("completed", 1)
+    runs = [r for r in handler_runs(host) if r.get("job_id") == job["id"]]
+    assert len(runs) == 1
