@@ -41,7 +41,6 @@ from __future__ import annotations
 import json
 import math
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as HandlerTimeout
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -139,9 +138,9 @@ class _Unstorable(Exception):
     """The handler's output cannot be kept: the job fails at once with this message."""
 
 
-def _failure_message(exc: BaseException, timeout_seconds: int) -> str:
+def _failure_message(exc: BaseException, *, timed_out: bool, timeout_seconds: int) -> str:
     """What the job's owner sees of a failed attempt: what failed, never the details."""
-    if isinstance(exc, HandlerTimeout):
+    if timed_out:  # the limit ran out (a TimeoutError raised by the handler is not this)
         return f"the job's handler timed out after {timeout_seconds} s"
     if isinstance(exc, KindFailed):
         return f"the job's handler failed: {exc}"[:ERROR_MAX_CHARS]
@@ -372,11 +371,12 @@ class JobService:
     def _run(self, running: Versioned[Job]) -> Outcome:
         """Run the handler of the started job with the time limit and record what happened."""
         job = running.value
+        future = _handler_pool().submit(run_kind, self.kinds, job)
         try:
-            future = _handler_pool().submit(run_kind, self.kinds, job)
             output = future.result(timeout=self.timeout_seconds)
         except Exception as exc:  # a failing handler is a failed attempt
-            error = _failure_message(exc, self.timeout_seconds)
+            error = _failure_message(exc, timed_out=not future.done(),
+                                     timeout_seconds=self.timeout_seconds)  # fmt: skip
             log.warning("job attempt failed: %s", error, exc_info=exc, extra={
                 "job_id": job.id, "kind": job.kind, "attempt": job.attempts})  # fmt: skip
             return self._finish(running, None, error)

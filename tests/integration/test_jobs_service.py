@@ -898,3 +898,26 @@ def test_concurrent_scoring_runs_score_each_comment_once(
     assert analyzer.requests == [10, 2]
     bids, _ = c.job_service.list_bids(owner, job.id, 100, None)
     assert len(bids) == 12 and all(b.sentiment for b in bids)
+
+
+def test_a_handler_over_its_time_limit_and_one_raising_timeouterror_differ(
+    make_settings: Callable[..., Settings], clock: FakeClock, calls: Calls
+) -> None:
+    c = QueueCapturingContainer(make_settings(JOB_TIMEOUT_SECONDS="1"), clock)
+    owner = person()
+    calls.gate = threading.Event()  # the handler blocks until released
+    slow = new_job(c, owner)
+    try:
+        assert run_queued(c) == ["retry"]
+    finally:
+        calls.gate.set()
+    assert c.job_service.get(owner, slow.id).last_error == "the job's handler timed out after 1 s"
+    calls.gate = None
+    calls.fail_times, calls.error = 1, TimeoutError("read timeout on 10.0.0.7:443")
+    own = new_job(c, owner)
+    c.take()
+    clock.advance(60)
+    c.job_service.process(
+        json.dumps({"owner_id": owner.user_id, "job_id": own.id, "dispatch_id": own.dispatch_id})
+    )
+    assert c.job_service.get(owner, own.id).last_error == "the job's handler failed (TimeoutError)"
