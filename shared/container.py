@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from shared.passwords import PasswordHasher
     from shared.ports import Mailer, SentimentAnalyzer, WeatherProvider
     from shared.services.accounts import AccountService
+    from shared.services.limits import AbuseLimits
     from shared.services.weather import WeatherService
 
 CITY_INDEX_PATH = Path(__file__).resolve().parent.parent / "data" / "cities15000.json.gz"
@@ -298,7 +299,21 @@ class Container:
             otp_ttl_seconds=self.settings.otp_ttl_seconds,
             otp_max_attempts=self.settings.otp_max_attempts,
             admin_emails=self.settings.admin_email_set,
+            limits=self.limits,
         )
+
+    @cached_property
+    def limits(self) -> AbuseLimits:
+        """The abuse limits, counted in Table Storage (RATE_LIMITS_ENABLED=false: none)."""
+        from shared.services.limits import AbuseLimits
+
+        if not self.settings.rate_limits_enabled:
+            from shared.adapters.memory_ratelimits import UnlimitedRateLimiter
+
+            return AbuseLimits(UnlimitedRateLimiter())
+        from shared.adapters.table_ratelimits import TableRateLimiter
+
+        return AbuseLimits(TableRateLimiter(self.table("ratelimits"), self.clock))
 
     @cached_property
     def jobs(self) -> TableJobRepository:

@@ -71,6 +71,29 @@ class OtpRepository(Protocol):
         ...
 
 
+# -- abuse limits ------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from shared.domain.ratelimits import Rate
+
+
+class RateLimiter(Protocol):
+    """Counts requests per (rate, key) across every instance (GCRA, shared/domain/ratelimits).
+
+    Keys are whatever identifies the caller (a case-folded e-mail, a client address, a user
+    id); implementations hash them, so any string is fine and none is stored in clear.
+    """
+
+    def hit(self, rate: Rate, key: str) -> float:
+        """Count one request if it is allowed and answer 0.0; when it is not, count
+        nothing and answer the seconds until one would be."""
+        ...
+
+    def peek(self, rate: Rate, key: str) -> float:
+        """What ``hit`` would answer, counting nothing."""
+        ...
+
+
 class Mailer(Protocol):
     name: str
 

@@ -4,7 +4,9 @@ Tables and keys (each chosen for the queries below; no request scans a table):
 
 ``users``       PartitionKey = user id, RowKey = "profile"
                 -> GET /api/me, plan changes, token subjects: one point read.
-``useremails``  PartitionKey = e-mail key (case-folded address), RowKey = "email",
+``useremails``  PartitionKey = e-mail key (case-folded address; addresses with a character
+                that Table keys forbid are refused by the domain and never looked up),
+                RowKey = "email",
                 ``user_id``  -> login, verify, resend: one point read to find the user id.
                 Inserting it is the uniqueness check (insert-if-absent is atomic).
 ``otps``        PartitionKey = user id, RowKey = "current": the one live code record
@@ -20,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.table_codec import etag_of, from_iso, guarded, to_iso
-from shared.domain.accounts import EmailTaken, OtpRecord, User, email_key
+from shared.domain.accounts import EmailTaken, OtpRecord, User, email_key, storable_email
 from shared.domain.errors import ConcurrencyConflict
 from shared.ports import Versioned
 
@@ -45,6 +47,8 @@ def _user_entity(user: User) -> dict[str, Any]:
         "plan": user.plan,
         "created_at": to_iso(user.created_at),
         "verified_at": to_iso(user.verified_at),
+        "registration_id": user.registration_id,
+        "registered_at": to_iso(user.registered_at),
     }
 
 
@@ -59,6 +63,8 @@ def _user(entity: Any) -> User:
         plan=entity.get("plan") or "basic",
         created_at=created,
         verified_at=from_iso(entity.get("verified_at")),
+        registration_id=entity.get("registration_id") or "",
+        registered_at=from_iso(entity.get("registered_at")),
     )
 
 
@@ -72,6 +78,8 @@ class TableUserRepository:
         from azure.core.exceptions import ResourceExistsError
         from azure.data.tables import UpdateMode
 
+        if not storable_email(user.email):
+            raise ValueError("an address with a character Table keys forbid")  # validated before
         index = {"PartitionKey": email_key(user.email), "RowKey": EMAIL, "user_id": user.id}
         try:
             self._emails.create_entity(index)
@@ -115,6 +123,8 @@ class TableUserRepository:
     def find_by_email(self, email: str) -> Versioned[User] | None:
         from azure.core.exceptions import ResourceNotFoundError
 
+        if not storable_email(email):
+            return None  # no account can have this address (and the key would be refused)
         try:
             index = self._emails.get_entity(email_key(email), EMAIL)
         except ResourceNotFoundError:
@@ -150,6 +160,7 @@ def _otp_entity(record: OtpRecord) -> dict[str, Any]:
         "requested_at": to_iso(record.requested_at),
         "request_id": record.request_id,
         "sent_at": to_iso(record.sent_at),
+        "registration_id": record.registration_id,
     }
 
 
@@ -165,6 +176,7 @@ def _otp(entity: Any) -> OtpRecord:
         requested_at=requested,
         request_id=entity.get("request_id") or "",
         sent_at=from_iso(entity.get("sent_at")),
+        registration_id=entity.get("registration_id") or "",
     )
 
 

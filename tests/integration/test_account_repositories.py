@@ -29,6 +29,8 @@ def new_user(email: str | None = None) -> User:
         email_verified=False,
         plan="basic",
         created_at=NOW,
+        registration_id=uuid.uuid4().hex,
+        registered_at=NOW,
     )
 
 
@@ -60,6 +62,14 @@ def test_add_then_read_by_id_and_by_email_in_any_case(users: UserRepository) -> 
     assert by_email.value.id == user.id
     assert users.get("nobody") is None
     assert users.find_by_email("nobody@example.com") is None
+
+
+@pytest.mark.parametrize("odd", ["a/b@example.com", "a#b@x.com", "a?b@x.com", "a\\b@x.com",
+                                 "a\x00b@x.com", "a\x85b@x.com"])  # fmt: skip
+def test_an_address_that_table_keys_forbid_is_no_account(users: UserRepository, odd: str) -> None:
+    assert users.find_by_email(odd) is None  # and no error from storage
+    with pytest.raises(ValueError):
+        users.add(new_user(odd))
 
 
 def test_an_address_has_one_account(users: UserRepository) -> None:
@@ -129,7 +139,7 @@ def test_an_orphaned_email_index_entry_can_be_claimed(
 def otp_record(user_id: str, **changes: object) -> OtpRecord:
     record = OtpRecord(
         user_id=user_id, code_hash=None, expires_at=None, attempts=0, used=False,
-        requested_at=NOW, request_id="r1",
+        requested_at=NOW, request_id="r1", registration_id="g1",
     )  # fmt: skip
     return replace(record, **changes)  # type: ignore[arg-type]
 
