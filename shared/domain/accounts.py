@@ -88,7 +88,7 @@ def validate_email(raw: str) -> str:
             errors=[FieldError(field="email", message=str(exc))],
         ) from exc
     address = str(result.normalized)
-    if not storable_email(address):
+    if not (storable_email(raw) and storable_email(address)):
         # RFC 5322 allows / # ? in the local part; we do not (nobody uses them, and they
         # cannot be part of a Table key).
         raise ValidationFailed(

@@ -431,7 +431,8 @@ def test_refused_requests_store_and_send_nothing(limited: World) -> None:
 
 
 @pytest.mark.parametrize("email", ["a/b@example.com", "a#b@x.com", "a?b@x.com", "a\\b@x.com",
-                                   "a\x00b@x.com", "a\x1fb@x.com", "a\x9fb@x.com"])  # fmt: skip
+                                   "a\x00b@x.com", "a\x1fb@x.com", "a\x9fb@x.com",
+                                   "ab@x.com\x1f", "\x85ab@x.com"])  # fmt: skip
 def test_addresses_with_characters_table_keys_forbid_are_unknown_accounts(
     world: World, email: str
 ) -> None:
