@@ -384,7 +384,8 @@ class Container:
 
     @cached_property
     def weather(self) -> WeatherService:
-        from shared.services.weather import GeocodeCache, WeatherCache, WeatherService
+        from shared.adapters.table_weather import GeocodeCache, WeatherCache
+        from shared.services.weather import WeatherService
 
         return WeatherService(
             provider=self.weather_provider,

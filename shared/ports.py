@@ -107,7 +107,7 @@ class Mailer(Protocol):
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from shared.domain.weather import City, Observation, Units
+    from shared.domain.weather import CachedObservation, City, Observation, Units
 
 
 class WeatherProvider(Protocol):
@@ -128,6 +128,44 @@ class WeatherProvider(Protocol):
     def geocode(self, name: str, country: str | None = None, limit: int = 5) -> list[City]:
         """Places the provider knows by that name (most populous first where it says);
         an empty list when none; raises UpstreamUnavailable when it cannot answer."""
+        ...
+
+
+class CityDirectory(Protocol):
+    """Resolves typed place names without a network call (the bundled GeoNames index)."""
+
+    def search(self, name: str, country: str | None = None, limit: int = 5) -> list[City]:
+        """Cities of that name (normalized), optionally in one country, most populous first."""
+        ...
+
+    def suggest(self, name: str, limit: int = 3) -> list[str]:
+        """Names close to a name that matched nothing, for the 404's hint."""
+        ...
+
+
+class ObservationCache(Protocol):
+    """The last observation per (provider, units, city), shared by every instance."""
+
+    def get(self, provider: str, units: str, city_id: str) -> CachedObservation | None: ...
+
+    def put(self, provider: str, units: str, entry: CachedObservation) -> None: ...
+
+
+class GeocodeCache(Protocol):
+    """The provider's geocoding answers (and misses) by normalized name and country."""
+
+    def get(self, provider: str, key: str, now: datetime) -> tuple[bool, City | None]:
+        """(known, city): known is False when nothing fresh is cached for ``key``."""
+        ...
+
+    def put(self, provider: str, key: str, city: City | None, now: datetime) -> None: ...
+
+
+class HistoryRecorder(Protocol):
+    """Where a signed-in caller's lookups are remembered."""
+
+    def add(self, user_id: str, city_name: str, country: str, city_id: str, when: datetime) -> str:
+        """Record one lookup; the entry's id."""
         ...
 
 
