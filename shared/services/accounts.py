@@ -6,7 +6,8 @@ one is sent); a code verifies only the registration it was sent for. So someone 
 registers an address they do not own cannot keep it: the owner registers again and
 verifies with the code from their mailbox. A verified address stays 409 ``email-taken``.
 Of registrations that run at the same time, the first to be stored wins and the others
-get 409: a registration replaces only one stored before it began.
+get 409: a registration replaces only one stored at least ``REPLACE_AFTER`` (2 s) before
+it began (overlapping requests, double submits and instances' clock skew are all inside).
 
 The code is never created or sent inside a request: register and resend only record the
 request and enqueue ``{"user_id", "request_id"}`` on ``otp-email``; the queue function
@@ -51,6 +52,7 @@ from shared.services.limits import AbuseLimits
 
 OTP_QUEUE = "otp-email"
 _RETRIES = 5
+REPLACE_AFTER = timedelta(seconds=2)
 
 log = get_logger("app.accounts")
 
@@ -125,7 +127,7 @@ class AccountService:
             current = found.value
             if current.email_verified:
                 raise EmailTaken()
-            if (current.registered_at or current.created_at) >= started:
+            if (current.registered_at or current.created_at) > started - REPLACE_AFTER:
                 raise EmailTaken()  # stored while this one ran: the earlier request wins
             replaced = replace(
                 current, email=new.email, password_hash=new.password_hash,
