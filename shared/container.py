@@ -310,7 +310,7 @@ class Container:
         if not self.settings.rate_limits_enabled:
             from shared.adapters.memory_ratelimits import UnlimitedRateLimiter
 
-            return AbuseLimits(UnlimitedRateLimiter())
+            return AbuseLimits(UnlimitedRateLimiter(), enabled=False)
         from shared.adapters.table_ratelimits import TableRateLimiter
 
         return AbuseLimits(TableRateLimiter(self.table("ratelimits"), self.clock))

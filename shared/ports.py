@@ -25,6 +25,16 @@ class Versioned(Generic[T]):
     etag: str
 
 
+@dataclass(frozen=True)
+class LoginLookup:
+    """What a login reads: the account (None when unknown) with its ETag, and the GCRA
+    state of the address's wrong passwords (None when there were none) with its ETag."""
+
+    user: Versioned[User] | None
+    failures_tat: float | None = None
+    failures_etag: str | None = None
+
+
 class Clock(Protocol):
     """Time is injected: services ask the clock, tests move it."""
 
@@ -59,6 +69,17 @@ class UserRepository(Protocol):
 
     def update(self, user: User, etag: str) -> str:
         """Replace if unchanged since read (ConcurrencyConflict otherwise); the new ETag."""
+        ...
+
+    def find_for_login(self, email: str) -> LoginLookup:
+        """``find_by_email`` and the address's login-failure state in the same calls (the
+        state is kept beside the e-mail index entry, for known and unknown addresses)."""
+        ...
+
+    def save_login_failures(self, email: str, tat: float, etag: str | None) -> None:
+        """Store the failure TAT: insert-if-absent when ``etag`` is None, else
+        replace-if-unchanged (ConcurrencyConflict otherwise). No-op for an address that
+        cannot be stored (it never has an account)."""
         ...
 
 

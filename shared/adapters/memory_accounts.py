@@ -11,7 +11,7 @@ import threading
 
 from shared.domain.accounts import EmailTaken, OtpRecord, User, email_key, storable_email
 from shared.domain.errors import ConcurrencyConflict
-from shared.ports import Versioned
+from shared.ports import LoginLookup, Versioned
 
 _etags = itertools.count(1)
 
@@ -25,6 +25,7 @@ class MemoryUserRepository:
         self._lock = threading.Lock()
         self._users: dict[str, Versioned[User]] = {}
         self._emails: dict[str, str] = {}
+        self._failures: dict[str, tuple[float, str]] = {}
         self.reads = 0
 
     def add(self, user: User) -> None:
@@ -49,6 +50,27 @@ class MemoryUserRepository:
             self.reads += 1
             user_id = self._emails.get(email_key(email))
         return self.get(user_id) if user_id else None
+
+    def find_for_login(self, email: str) -> LoginLookup:
+        if not storable_email(email):
+            return LoginLookup(None)
+        with self._lock:
+            self.reads += 1
+            user_id = self._emails.get(email_key(email))
+            failures = self._failures.get(email_key(email))
+        found = self.get(user_id) if user_id else None
+        if failures is None:
+            return LoginLookup(found)
+        return LoginLookup(found, *failures)
+
+    def save_login_failures(self, email: str, tat: float, etag: str | None) -> None:
+        if not storable_email(email):
+            return
+        with self._lock:
+            current = self._failures.get(email_key(email))
+            if (current is None) != (etag is None) or (current and current[1] != etag):
+                raise ConcurrencyConflict("login failures changed since read")
+            self._failures[email_key(email)] = (tat, _etag())
 
     def update(self, user: User, etag: str) -> str:
         with self._lock:

@@ -9,11 +9,15 @@ Tables and keys (each chosen for the queries below; no request scans a table):
                 RowKey = "email",
                 ``user_id``  -> login, verify, resend: one point read to find the user id.
                 Inserting it is the uniqueness check (insert-if-absent is atomic).
+                RowKey = "login-failures", ``tat``: the GCRA state of wrong passwords for
+                this address (known or not; shared/services/limits.py). Beside the index
+                entry so that a login reads both with one partition query: the account
+                limit costs a login no storage call, a wrong password one write.
 ``otps``        PartitionKey = user id, RowKey = "current": the one live code record
                 (its HMAC, expiry, attempts, used flag, throttle and send bookkeeping);
                 ETag-guarded so that concurrent wrong guesses all count.
 
-A login is therefore two point reads (e-mail index, user).
+A login is therefore two reads (the e-mail partition, then the user).
 """
 
 from __future__ import annotations
@@ -24,13 +28,14 @@ from typing import TYPE_CHECKING, Any
 from shared.adapters.table_codec import etag_of, from_iso, guarded, to_iso
 from shared.domain.accounts import EmailTaken, OtpRecord, User, email_key, storable_email
 from shared.domain.errors import ConcurrencyConflict
-from shared.ports import Versioned
+from shared.ports import LoginLookup, Versioned
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
 PROFILE = "profile"
 EMAIL = "email"
+LOGIN_FAILURES = "login-failures"
 CURRENT = "current"
 # An e-mail index entry older than this whose user does not exist is an orphan.
 ORPHAN_AFTER = timedelta(minutes=2)
@@ -133,6 +138,43 @@ class TableUserRepository:
         if found is None or email_key(found.value.email) != email_key(email):
             return None
         return found
+
+    def find_for_login(self, email: str) -> LoginLookup:
+        if not storable_email(email):
+            return LoginLookup(None)
+        rows = {
+            row["RowKey"]: row
+            for row in self._emails.query_entities(
+                "PartitionKey eq @pk", parameters={"pk": email_key(email)}
+            )
+        }
+        failures = rows.get(LOGIN_FAILURES)
+        tat = float(failures["tat"]) if failures is not None else None
+        etag = etag_of(failures) if failures is not None else None
+        index = rows.get(EMAIL)
+        found = self.get(index["user_id"]) if index is not None else None
+        if found is not None and email_key(found.value.email) != email_key(email):
+            found = None
+        return LoginLookup(found, tat, etag)
+
+    def save_login_failures(self, email: str, tat: float, etag: str | None) -> None:
+        from azure.core import MatchConditions
+        from azure.data.tables import UpdateMode
+
+        if not storable_email(email):
+            return
+        entity = {"PartitionKey": email_key(email), "RowKey": LOGIN_FAILURES, "tat": float(tat)}
+        if etag is None:
+            guarded(lambda: self._emails.create_entity(entity))
+        else:
+            guarded(
+                lambda: self._emails.update_entity(
+                    entity,
+                    mode=UpdateMode.REPLACE,
+                    etag=etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            )
 
     def update(self, user: User, etag: str) -> str:
         from azure.core import MatchConditions

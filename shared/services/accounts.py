@@ -45,10 +45,19 @@ from shared.domain.accounts import (
     verification_email,
 )
 from shared.domain.errors import ConcurrencyConflict, Forbidden, NotFound, Unauthorized
+from shared.domain.ratelimits import decide
 from shared.logging import get_logger
 from shared.passwords import PasswordHasher
-from shared.ports import Clock, Mailer, MessageQueue, OtpRepository, UserRepository, Versioned
-from shared.services.limits import AbuseLimits
+from shared.ports import (
+    Clock,
+    LoginLookup,
+    Mailer,
+    MessageQueue,
+    OtpRepository,
+    UserRepository,
+    Versioned,
+)
+from shared.services.limits import LOGIN_FAILURES_PER_ACCOUNT, AbuseLimits
 
 OTP_QUEUE = "otp-email"
 _RETRIES = 5
@@ -92,7 +101,7 @@ class AccountService:
     def register(self, email: str, password: str, client: str = "") -> User:
         address = validate_email(email)
         if self.limits:
-            self.limits.register(email_key(address), client)
+            self.limits.register(client)
         started = self.clock.now()
         password_hash = self.passwords.hash(password)
         now = self.clock.now()
@@ -120,6 +129,7 @@ class AccountService:
     def _replace_pending(self, new: User, started: datetime) -> User:
         """Put ``new``'s password and registration in place of an unverified account of
         the same address that was stored before this registration began."""
+        counted = False
         for _ in range(_RETRIES):
             found = self.users.find_by_email(new.email)
             if found is None:
@@ -129,6 +139,9 @@ class AccountService:
                 raise EmailTaken()
             if (current.registered_at or current.created_at) > started - REPLACE_AFTER:
                 raise EmailTaken()  # stored while this one ran: the earlier request wins
+            if self.limits and not counted:
+                self.limits.register_again(email_key(new.email))  # each one mails the address
+                counted = True
             replaced = replace(
                 current, email=new.email, password_hash=new.password_hash,
                 created_at=new.created_at, registration_id=new.registration_id,
@@ -267,13 +280,18 @@ class AccountService:
         raise ConcurrencyConflict("user kept changing")
 
     def login(self, email: str, password: str, client: str = "") -> IssuedToken:
+        limited = self.limits is not None and self.limits.enabled
         if self.limits:
-            self.limits.login(email_key(email), client)  # before any hashing
-        found = self.users.find_by_email(email)
+            self.limits.login(client)  # before any hashing
+        lookup = self.users.find_for_login(email)
+        if limited:  # the address's wrong passwords, read with the account: no extra call
+            wait = decide(LOGIN_FAILURES_PER_ACCOUNT, lookup.failures_tat, self._epoch())
+            AbuseLimits.refuse_if_waiting(LOGIN_FAILURES_PER_ACCOUNT, wait.retry_after)
+        found = lookup.user
         password_hash = found.value.password_hash if found else None
         if not self.passwords.verify(password_hash, password) or found is None:
-            if self.limits:
-                self.limits.login_failed(email_key(email))
+            if limited:
+                self._count_login_failure(email, lookup)
             raise InvalidCredentials()
         user = found.value
         if not user.email_verified:
@@ -283,6 +301,21 @@ class AccountService:
             with contextlib.suppress(ConcurrencyConflict):  # else upgraded next time
                 self.users.update(upgraded, found.etag)
         return self.tokens.issue(user.id, user.email, self.clock.now())
+
+    def _count_login_failure(self, email: str, lookup: LoginLookup) -> None:
+        for _ in range(_RETRIES * 2):  # each lost race is another failure counted
+            decision = decide(LOGIN_FAILURES_PER_ACCOUNT, lookup.failures_tat, self._epoch())
+            if not decision.allowed:
+                return  # counted full by concurrent failures: the next try is refused
+            try:
+                self.users.save_login_failures(email, decision.tat, lookup.failures_etag)
+            except ConcurrencyConflict:
+                lookup = self.users.find_for_login(email)
+                continue
+            return
+
+    def _epoch(self) -> float:
+        return self.clock.now().timestamp()
 
     # -- profile and plans ---------------------------------------------------------------
 

@@ -29,7 +29,9 @@ MINUTE, HOUR = 60, 3600
 
 # Wrong passwords (and unknown addresses) per account: the 6th quick failure is refused,
 # then one more try every 3 minutes. While refused, even the right password gets 429:
-# otherwise a 200 would still tell the guesser when a guess was right.
+# otherwise a 200 would still tell the guesser when a guess was right. Kept beside the
+# e-mail index entry (shared/adapters/table_accounts.py), which a login reads anyway, so
+# it costs a right password no storage call; the AccountService applies it.
 LOGIN_FAILURES_PER_ACCOUNT = Rate("login-account", 5, 15 * MINUTE)
 LOGIN_PER_CLIENT = Rate("login-client", 30, 5 * MINUTE)  # every attempt; shared NATs too
 REGISTER_PER_ACCOUNT = Rate("register-account", 5, HOUR)  # each one e-mails the address
@@ -46,30 +48,24 @@ class AbuseLimits:
     """The limits as the services and functions use them; each method raises RateLimited."""
 
     limiter: RateLimiter
+    enabled: bool = True  # False: RATE_LIMITS_ENABLED=false (the limiter allows all)
 
     def enforce(self, rate: Rate, key: str) -> None:
         """Count one request for ``key``; 429 when over ``rate``."""
         self._refuse_if_waiting(rate, self.limiter.hit(rate, key))
 
-    def ensure_allowed(self, rate: Rate, key: str) -> None:
-        """429 when ``key`` is over ``rate``, counting nothing (count with ``record``)."""
-        self._refuse_if_waiting(rate, self.limiter.peek(rate, key))
-
-    def record(self, rate: Rate, key: str) -> None:
-        """Count one (a failure after an ``ensure_allowed``), whatever the outcome."""
-        self.limiter.hit(rate, key)
-
     # -- the hooks of each route ------------------------------------------------------------
 
-    def login(self, account: str, client: str) -> None:
+    def login(self, client: str) -> None:
+        """Per client; the per-account failures are the AccountService's (see above)."""
         self.enforce(LOGIN_PER_CLIENT, client)
-        self.ensure_allowed(LOGIN_FAILURES_PER_ACCOUNT, account)
 
-    def login_failed(self, account: str) -> None:
-        self.record(LOGIN_FAILURES_PER_ACCOUNT, account)
-
-    def register(self, account: str, client: str) -> None:
+    def register(self, client: str) -> None:
         self.enforce(REGISTER_PER_CLIENT, client)
+
+    def register_again(self, account: str) -> None:
+        """A registration that would replace a pending one of the same address (a new
+        address needs no count of its own: nothing was registered for it yet)."""
         self.enforce(REGISTER_PER_ACCOUNT, account)
 
     def resend(self, account: str, client: str) -> None:
@@ -85,6 +81,11 @@ class AbuseLimits:
 
     def bid_creation(self, user_id: str) -> None:
         self.enforce(BIDS_PER_USER, user_id)
+
+    @staticmethod
+    def refuse_if_waiting(rate: Rate, wait: float) -> None:
+        """429 with Retry-After when ``wait`` (seconds) is positive."""
+        AbuseLimits._refuse_if_waiting(rate, wait)
 
     @staticmethod
     def _refuse_if_waiting(rate: Rate, wait: float) -> None:

@@ -158,3 +158,46 @@ def test_otp_insert_if_absent_then_guarded_replace(otps: OtpRepository) -> None:
     assert stored is not None
     assert stored.value == record
     assert stored.etag == second
+
+
+def test_login_lookup_reads_the_account_and_the_failure_state(users: UserRepository) -> None:
+    user = new_user()
+    users.add(user)
+    lookup = users.find_for_login(user.email.upper())
+    assert lookup.user is not None
+    assert lookup.user.value == user
+    assert (lookup.failures_tat, lookup.failures_etag) == (None, None)
+    users.save_login_failures(user.email, 1000.5, None)
+    with pytest.raises(ConcurrencyConflict):
+        users.save_login_failures(user.email, 2000.0, None)  # already there
+    first = users.find_for_login(user.email)
+    assert first.failures_tat == 1000.5
+    assert first.failures_etag is not None
+    users.save_login_failures(user.email.upper(), 1180.5, first.failures_etag)
+    with pytest.raises(ConcurrencyConflict):
+        users.save_login_failures(user.email, 1360.5, first.failures_etag)  # stale
+    later = users.find_for_login(user.email)
+    assert later.failures_tat == 1180.5
+    assert later.user is not None and later.user.value.id == user.id
+    # The failure state does not disturb the index: the address still has one account.
+    with pytest.raises(EmailTaken):
+        users.add(new_user(user.email))
+
+
+def test_unknown_addresses_keep_failure_state_too(users: UserRepository) -> None:
+    email = f"ghost{uuid.uuid4().hex[:8]}@example.com"
+    assert users.find_for_login(email).user is None
+    users.save_login_failures(email, 42.0, None)
+    lookup = users.find_for_login(email)
+    assert (lookup.user, lookup.failures_tat) == (None, 42.0)
+    assert users.find_by_email(email) is None
+    user = new_user(email)
+    users.add(user)  # the failure state is no registration: the address is free
+    assert users.find_for_login(email).user is not None
+
+
+@pytest.mark.parametrize("odd", ["a/b@example.com", "a\x00b@x.com"])
+def test_login_lookup_of_an_address_table_keys_forbid(users: UserRepository, odd: str) -> None:
+    assert users.find_for_login(odd).user is None
+    users.save_login_failures(odd, 1.0, None)  # nothing stored, no error
+    assert users.find_for_login(odd).failures_tat is None

@@ -370,6 +370,17 @@ def test_the_sixth_quick_wrong_password_is_refused_and_so_is_the_right_one(
     world.service.login("ann@example.com", PASSWORD)  # a right password does not count
 
 
+def test_a_right_password_costs_the_limits_one_count_of_the_client(limited: World) -> None:
+    registered(limited)
+    limited.service.verify_email("ann@example.com", limited.last_code())
+    limiter = limited.service.limits.limiter  # type: ignore[union-attr]
+    limiter.hits.clear()  # type: ignore[attr-defined]
+    limited.users.reads = 0
+    limited.service.login("ann@example.com", PASSWORD, "203.0.113.7")
+    assert limiter.hits == [("login-client", "203.0.113.7", True)]  # type: ignore[attr-defined]
+    assert limited.users.reads == 2  # the account's failures came with the account
+
+
 def test_unknown_addresses_lock_like_known_ones(limited: World) -> None:
     for _ in range(5):
         with pytest.raises(InvalidCredentials):
@@ -403,7 +414,7 @@ def test_registrations_per_client_and_per_address_are_limited(limited: World) ->
     with pytest.raises(RateLimited):
         service.register("u10@example.com", PASSWORD, "203.0.113.7")
     limited.clock.advance(1)
-    for index in range(5):  # one address re-registered from many clients: 5 an hour
+    for index in range(6):  # registered, then again from many clients: 5 more an hour
         limited.clock.advance(3)
         service.register("ann@example.com", PASSWORD, f"198.51.100.{index}")
     limited.clock.advance(3)
