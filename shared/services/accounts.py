@@ -175,11 +175,12 @@ class AccountService:
             now = self.clock.now()
             current = self.otps.get(user_id)
             same = current is not None and current.value.registration_id == registration_id
-            if same and not new_registration and not may_request_code(current.value, now):  # type: ignore[union-attr]
+            resend = same and not new_registration
+            if resend and current is not None and not may_request_code(current.value, now):
                 log.info("code request throttled", extra={"user_id": user_id})
                 return False
             request_id = uuid.uuid4().hex
-            if current is None or not same or new_registration:
+            if current is None or not resend:
                 record = OtpRecord(
                     user_id=user_id, code_hash=None, expires_at=None, attempts=0, used=False,
                     requested_at=now, request_id=request_id, registration_id=registration_id,
