@@ -92,19 +92,19 @@ class UserPage(BaseModel):
 @bp.route(route="register", methods=["POST"])
 @http.endpoint("Create an account; a verification code is e-mailed in the background",
                body=RegisterIn, response=RegisteredOut, status=201, tags=TAGS,
-               errors=(409,))  # fmt: skip
+               errors=(409, 429))  # fmt: skip
 def register(req: func.HttpRequest) -> func.HttpResponse:
     body = http.parse_body(req, RegisterIn)
-    user = container().accounts.register(body.email, body.password)
+    user = container().accounts.register(body.email, body.password, http.client_address(req))
     return http.created({"id": user.id, "email": user.email, "email_verified": False})
 
 
 @bp.route(route="resend-otp", methods=["POST"])
 @http.endpoint("Send a new code (202 whether or not the account exists)",
-               body=EmailIn, status=202, tags=TAGS)  # fmt: skip
+               body=EmailIn, status=202, tags=TAGS, errors=(429,))  # fmt: skip
 def resend_otp(req: func.HttpRequest) -> func.HttpResponse:
     body = http.parse_body(req, EmailIn)
-    container().accounts.resend_otp(body.email)
+    container().accounts.resend_otp(body.email, http.client_address(req))
     return http.accepted({"status": "accepted"})
 
 
@@ -119,10 +119,10 @@ def verify_email(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="login", methods=["POST"])
 @http.endpoint("Exchange e-mail and password for a bearer token", body=LoginIn,
-               response=TokenOut, tags=TAGS, errors=(401, 403))  # fmt: skip
+               response=TokenOut, tags=TAGS, errors=(401, 403, 429))  # fmt: skip
 def login(req: func.HttpRequest) -> func.HttpResponse:
     body = http.parse_body(req, LoginIn)
-    token = container().accounts.login(body.email, body.password)
+    token = container().accounts.login(body.email, body.password, http.client_address(req))
     return http.ok(
         {"access_token": token.access_token, "token_type": "Bearer",
          "expires_in": token.expires_in},

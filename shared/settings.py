@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     admin_emails: str = Field("", alias="ADMIN_EMAILS")
     otp_ttl_seconds: int = Field(600, ge=30, alias="OTP_TTL_SECONDS")
     otp_max_attempts: int = Field(5, ge=1, alias="OTP_MAX_ATTEMPTS")
+    # The abuse limits (shared/services/limits.py); false only for load tests and benches.
+    rate_limits_enabled: bool = Field(True, alias="RATE_LIMITS_ENABLED")
 
     # Jobs
     job_max_attempts: int = Field(3, ge=1, le=20, alias="JOB_MAX_ATTEMPTS")
@@ -104,6 +106,11 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_false(cls, value: object) -> object:
         return False if value in ("", None) else value
+
+    @field_validator("rate_limits_enabled", mode="before")
+    @classmethod
+    def _blank_is_true(cls, value: object) -> object:
+        return True if value in ("", None) else value
 
     @property
     def running_in_azure(self) -> bool:
