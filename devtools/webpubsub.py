@@ -334,9 +334,11 @@ class WebPubSubService:
         if conn.ws is not ws:
             return  # replaced by a reconnection
         conn.ws = None
-        # A close the client asked for (1000 normal, 1001 going away) ends the session; a
-        # drop (no close frame: 1006, or another code) leaves a reliable session to resume.
-        client_closed = ws.close_code in (WSCloseCode.OK, WSCloseCode.GOING_AWAY)
+        # A close frame from the client that is normal (1000), going away (1001) or has no
+        # status (aiohttp reports 0; what @azure/web-pubsub-client's stop() sends) ends the
+        # session; a drop (no close frame: 1006) or another code leaves a reliable session to
+        # be resumed within the grace period.
+        client_closed = ws.close_code in (0, 1005, WSCloseCode.OK, WSCloseCode.GOING_AWAY)
         if conn.closed or not conn.reliable or client_closed:
             self._remove(conn)
             return
