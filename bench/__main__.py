@@ -9,7 +9,11 @@
 - jobs completed per second end to end (16 clients POST 500 jobs through 1 and 2 local
   hosts that also run the queue trigger), for a kind with no storage I/O of its own and
   for one with two calls, each beside a bare send/receive/delete cycle on the same fresh
-  Azurite; medians of 3 such pairs (``--jobs``, ``--repeats``).
+  Azurite; medians of 3 such pairs (``--jobs``, ``--repeats``);
+- realtime: delivery latency from a server publish (the Python SDK's ``send_to_group``)
+  to each client's receipt through the local Web PubSub emulator, with 1,000 WebSocket
+  connections open in 100 groups, beside a bare WebSocket echo (bench/realtime.py);
+  ``--only realtime`` runs this section alone (no Azurite) into bench/results/realtime.json.
 
 Everything runs on loopback against an in-memory Azurite started here and stopped after.
 Results are also written to bench/results/latest.json.
@@ -246,20 +250,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--imports", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3, help="bare/jobs pairs per figure")
+    parser.add_argument("--only", choices=["realtime"], help="run one section alone")
     args = parser.parse_args(argv)
+
+    from bench.realtime import bench_realtime
+
+    if args.only == "realtime":
+        return _write("realtime", {"machine": _machine(), "realtime": bench_realtime()})
 
     import requests
     from azure.data.tables import TableClient
 
     from tests.support.host import LocalHost
 
-    results: dict[str, Any] = {
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(terse=True),
-        }
-    }
+    results: dict[str, Any] = {"machine": _machine()}
     with Azurite() as azurite:
         env = dict(os.environ)
         env.update({
@@ -307,12 +311,24 @@ def main(argv: list[str] | None = None) -> int:
         results["azurite_point_read"] = _summary(
             timed(lambda: table.get_entity("p", "r"), args.requests, 20)
         )
+    results["realtime"] = bench_realtime()
+    return _write("latest", results)
 
+
+def _machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(terse=True),
+    }
+
+
+def _write(name: str, results: dict[str, Any]) -> int:
     output = json.dumps(results, indent=2)
     print(output)
     target = ROOT / "bench" / "results"
     target.mkdir(parents=True, exist_ok=True)
-    (target / "latest.json").write_text(output + "\n", encoding="utf-8")
+    (target / f"{name}.json").write_text(output + "\n", encoding="utf-8")
     return 0
 
 
