@@ -63,6 +63,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import jwt
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from devtools import jsonlog
+
 log = logging.getLogger("devtools.webpubsub")
 
 JSON_PROTOCOL = "json.webpubsub.azure.v1"
@@ -152,6 +154,13 @@ def _payload(body: bytes, content_type: str) -> tuple[str, Any]:
     raise EmulatorError(415, "UnsupportedMediaType", f"Unsupported Content-Type '{kind}'")
 
 
+def _strings(claim: Any) -> list[str]:
+    """A claim that may be given once (a string) or several times (a list)."""
+    if claim is None:
+        return []
+    return [str(item) for item in claim] if isinstance(claim, list) else [str(claim)]
+
+
 def _normalised(url: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
     parts = urlsplit(url)
     query = tuple(sorted(parse_qsl(parts.query, keep_blank_values=True)))
@@ -170,6 +179,7 @@ class WebPubSubService:
         self.access_key = access_key
         self.reconnect_grace_seconds = reconnect_grace_seconds
         self.hubs: dict[str, Hub] = {}
+        self._closing: set[asyncio.Future[None]] = set()
         self.app = web.Application()
         self.app.router.add_get("/client/hubs/{hub}", self.client)
         self.app.router.add_get("/client/", self.client)
@@ -226,10 +236,9 @@ class WebPubSubService:
             return web.json_response(
                 {"code": "BadRequest", "message": "hub is required"}, status=400
             )
-        hub = self.hub(hub_name)
         resume_id = request.query.get("awps_connection_id")
         if resume_id is not None:
-            return await self._resume(request, hub, resume_id)
+            return await self._resume(request, self.hubs.get(hub_name, Hub()), resume_id)
         token = request.query.get("access_token")
         header = request.headers.get("Authorization", "")
         if token is None and header.lower().startswith("bearer "):
@@ -242,12 +251,10 @@ class WebPubSubService:
         try:
             claims = self._decode(token, audience)
         except jwt.PyJWTError as error:
-            log.info(json.dumps({"event": "client.refused", "reason": str(error)}))
+            log.info("client refused", extra={"hub": hub_name, "reason": str(error)})
             return web.Response(status=401, text=f"Unauthorized: {error}")
-        roles = claims.get("role", [])
-        groups = claims.get("webpubsub.group", [])
-        roles = [roles] if isinstance(roles, str) else list(roles)
-        groups = [groups] if isinstance(groups, str) else list(groups)
+        hub = self.hub(hub_name)
+        roles, groups = _strings(claims.get("role")), _strings(claims.get("webpubsub.group"))
         sub = claims.get("sub")
         ws = web.WebSocketResponse(protocols=SUBPROTOCOLS, autoping=True, heartbeat=None)
         await ws.prepare(request)
@@ -261,8 +268,10 @@ class WebPubSubService:
             ws=ws,
         )
         hub.connections[conn.id] = conn
+        extra = {"hub": hub_name, "connection_id": conn.id, "user_id": conn.user_id}
+        log.info("client connected", extra={**extra, "protocol": conn.protocol})
         for group in groups:
-            hub.join(conn, str(group))
+            hub.join(conn, group)
         await self._send_connected(conn)
         return await self._serve(conn, ws)
 
@@ -323,7 +332,7 @@ class WebPubSubService:
                     # reference-json-requests: "Service declines the client if the message does
                     # not match the described format."
                     await self._close(
-                        conn, f"Invalid message: {error}", WSCloseCode.POLICY_VIOLATION
+                        conn, f"Invalid message: {error}", WSCloseCode.POLICY_VIOLATION, wait=True
                     )
                     break
         finally:
@@ -346,6 +355,8 @@ class WebPubSubService:
         conn.expiry = loop.call_later(self.reconnect_grace_seconds, self._remove, conn)
 
     def _remove(self, conn: Connection) -> None:
+        if not conn.closed:
+            log.info("connection closed", extra={"hub": conn.hub, "connection_id": conn.id})
         conn.closed = True
         if conn.expiry is not None:
             conn.expiry.cancel()
@@ -491,7 +502,9 @@ class WebPubSubService:
         with contextlib.suppress(ConnectionError, RuntimeError):
             await ws.send_bytes(payload)
 
-    async def _close(self, conn: Connection, reason: str, code: int = WSCloseCode.OK) -> None:
+    async def _close(
+        self, conn: Connection, reason: str, code: int = WSCloseCode.OK, *, wait: bool = False
+    ) -> None:
         """Server-side close: a ``disconnected`` system message, then the close frame; the
         session is removed, so a reliable client's recovery then gets 1008."""
         ws = conn.ws
@@ -501,8 +514,18 @@ class WebPubSubService:
                 await self._send_raw(
                     ws, {"type": "system", "event": "disconnected", "message": reason}
                 )
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await ws.close(code=code, message=reason.encode("utf-8")[:120])
+            if wait:  # from the connection's own handler, which ends next
+                await self._close_ws(ws, code, reason)
+                return
+            # Not awaited: a client slow to answer the close frame must not hold a REST call.
+            task = asyncio.ensure_future(self._close_ws(ws, code, reason))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    @staticmethod
+    async def _close_ws(ws: web.WebSocketResponse, code: int, reason: str) -> None:
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await ws.close(code=code, message=reason.encode("utf-8")[:120])
 
     # -- REST data plane ------------------------------------------------------------------
 
@@ -532,7 +555,10 @@ class WebPubSubService:
     async def rest(self, request: web.Request) -> web.StreamResponse:
         try:
             self._authorize(request)
-            return await self._route(request)
+            try:
+                return await self._route(request)
+            except ValueError as error:  # a malformed number in the query
+                raise EmulatorError(400, "InvalidRequest", str(error)) from error
         except EmulatorError as error:
             body = {"code": error.code, "message": str(error)}
             if request.method == "HEAD":
@@ -801,6 +827,7 @@ def main(argv: list[str] | None = None) -> int:
         "--reconnect-grace-seconds", type=float, default=DEFAULT_RECONNECT_GRACE_SECONDS
     )
     args = parser.parse_args(argv)
+    jsonlog.configure(stream=sys.stderr)
     key, port = args.access_key, args.port
     if args.connection_string:
         fields = parse_connection_string(args.connection_string)

@@ -17,6 +17,7 @@ import base64
 import json
 import shutil
 import subprocess
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -474,6 +475,9 @@ def test_rest_calls_need_a_token_for_that_url(
         filtered = url + "&filter=userId%20eq%20'x'"
         async with session.post(filtered, json={}, headers=bearer(filtered)) as response:
             assert response.status == 400  # OData filters are refused, not ignored
+        bad_top = f"{emulator.endpoint}/api/hubs/{HUB}/groups/g/connections?top=x&api-version=1"
+        async with session.get(bad_top, headers=bearer(bad_top)) as response:
+            assert response.status == 400
 
     run(scenario)
 
@@ -606,3 +610,26 @@ def test_official_javascript_client(sdk: WebPubSubServiceClient) -> None:
     assert result["forbiddenJoin"]["errorDetail"]["name"] == "Forbidden"
     # The client's stop() closed the connection: the session ended with it.
     wait_for(lambda: not sdk.user_exists("js-user"), timeout=TIMEOUT)
+
+
+# -- the command line -----------------------------------------------------------------------
+
+
+def test_command_line_serves_a_connection_string() -> None:
+    from devtools.azurite import free_port
+
+    connection_string = f"Endpoint=http://127.0.0.1:{free_port()};AccessKey=cli-key-0123456789abcdef0123456789abcdef;Version=1.0;"
+    with subprocess.Popen(
+        [sys.executable, "-m", "devtools.webpubsub", "--connection-string", connection_string],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    ) as process:  # fmt: skip
+        try:
+            assert process.stdout is not None
+            started = json.loads(process.stdout.readline())
+            assert started["connection_string"] == connection_string
+            sdk = WebPubSubServiceClient.from_connection_string(connection_string, hub=HUB)
+            sdk.send_to_all({"hello": "cli"})
+            assert not sdk.user_exists("nobody")
+        finally:
+            process.terminate()
+            process.wait(10)
