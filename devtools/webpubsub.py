@@ -18,7 +18,7 @@ It speaks what the service speaks, so that the official SDKs run against it unch
   Ack Response"), ``sequenceId`` / ``sequenceAck`` and reconnection with
   ``awps_connection_id`` + ``awps_reconnection_token`` for the reliable one, a 1008 close when
   the session is gone (the client stops recovering then), ``ping`` / ``pong`` (what
-  @azure/web-pubsub-client 1.1.0 sends for keep-alive, ``protocols/jsonProtocolBase.js``).
+  @azure/web-pubsub-client 1.0.4 sends for keep-alive, ``protocols/jsonProtocolBase.js``).
   A connection without a subprotocol is a "simple WebSocket client": it receives raw frames.
 - The REST data plane under ``/api/hubs/{hub}/...`` exactly as the Python server SDK calls it
   (azure-messaging-webpubsubservice 1.3.0, api-version 2024-12-01, ``_operations.py``:
