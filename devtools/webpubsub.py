@@ -26,11 +26,21 @@ It speaks what the service speaks, so that the official SDKs run against it unch
   with the access key whose ``aud`` is the full request URL, query included
   (``JwtCredentialPolicy._encode`` in ``_patch.py``); anything else is 401.
 
-What it does not do (the service does): event handlers / upstream webhooks (``event``
-requests are acked and dropped, as with no matching handler), the ``connect`` /
-``connected`` / ``disconnected`` CloudEvents, protobuf and MQTT / Socket.IO clients, OData
-``filter`` on sends (400 here, so nothing is delivered wider than asked), ``messageTtlSeconds``,
-Entra ID (AAD) auth, several hubs' separate keys, persistence across restarts, scale.
+Choices where the docs are silent (not established against the real service):
+``event`` requests are acked with success and dropped (no event handler can be configured
+here); adding a user to a group adds the user's current connections (the API has no
+``ttl``, unlike SignalR's, and a later connection gets its groups from its token); a reliable
+session ends when the client closes normally (1000, 1001, or a close frame without a
+status: what @azure/web-pubsub-client's ``stop()`` sends) and waits
+``reconnect_grace_seconds`` (60) after a drop; a malformed client message ends the
+connection with a ``disconnected`` message and 1008.
+
+What it does not do (the service does): event handlers / upstream webhooks, the
+``connect`` / ``connected`` / ``disconnected`` CloudEvents, protobuf and MQTT / Socket.IO
+clients, the ``webpubsub_mode=sendToGroup`` simple client, OData ``filter`` on sends (400
+here, so nothing is delivered wider than asked), ``messageTtlSeconds``, api-version checks,
+Entra ID (AAD) auth, TLS, persistence across restarts, limits and scale; it never answers
+``InternalServerError``.
 
     python -m devtools.webpubsub --port 7080 --hub weather --access-key <key>
     python -m devtools.webpubsub --connection-string "Endpoint=http://127.0.0.1:7080;AccessKey=...;Version=1.0;"
