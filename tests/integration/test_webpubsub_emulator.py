@@ -296,15 +296,34 @@ def test_group_scoped_roles_allow_that_group_only(sdk: WebPubSubServiceClient) -
     run(scenario)
 
 
-def test_malformed_message_closes_the_connection(sdk: WebPubSubServiceClient) -> None:
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "{not json",
+        "[]",
+        '{"type": "nonsense"}',
+        '{"type": "joinGroup", "group": 5, "ackId": 1}',
+        '{"type": "joinGroup", "group": "", "ackId": 1}',
+        '{"type": "joinGroup", "group": "g", "ackId": "1"}',
+        '{"type": "sendToGroup", "group": "g", "dataType": "binary", "data": "%%%"}',
+        '{"type": "sendToGroup", "group": "g", "dataType": "text", "data": {"x": 1}}',
+        '{"type": "event", "dataType": "json", "data": 1}',
+        '{"type": "sequenceAck"}',
+    ],
+)
+def test_malformed_message_closes_the_connection(sdk: WebPubSubServiceClient, frame: str) -> None:
+    roles = ["webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"]
+
     async def scenario(session: aiohttp.ClientSession) -> None:
-        client = await connect(session, client_url(sdk, user_id="sloppy"))
-        await client.ws.send_str("{not json")
+        client = await connect(session, client_url(sdk, user_id="sloppy", roles=roles))
+        await client.ws.send_str(frame)
         disconnected = await client.next()
         assert disconnected["type"] == "system" and disconnected["event"] == "disconnected"
-        frame = await client.ws.receive()
-        assert frame.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        closing = await client.ws.receive()
+        assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
         assert client.ws.close_code == 1008
+        # The emulator is still there for everyone else.
+        assert not await call(sdk.connection_exists, client.connected["connectionId"])
 
     run(scenario)
 
