@@ -25,8 +25,13 @@
 Every other figure runs with ``RATE_LIMITS_ENABLED=false``: a bench is a load test from
 one client address, which the limits exist to stop.
 
+- realtime (``--only realtime``): delivery latency from a server publish (the Python SDK's
+  ``send_to_group``) to each client's receipt through the local Web PubSub emulator, with
+  1,000 WebSocket connections open in 100 groups, beside a bare WebSocket echo
+  (bench/realtime.py; needs no Azurite).
+
 ``--only SECTION`` (repeatable) runs some sections alone: imports, health, weather,
-upstream, jobs, point, load, login (``python -m bench --only load --duration 15``).
+upstream, jobs, point, load, login, realtime (``python -m bench --only load --duration 15``).
 
 Everything runs on loopback against an in-memory Azurite started here and stopped after.
 Results are also written to bench/results/latest.json (``latest-<sections>.json`` with
@@ -526,7 +531,9 @@ def bench_login(values: dict[str, str]) -> dict[str, Any]:
     }
 
 
-SECTIONS = ("imports", "health", "weather", "upstream", "jobs", "point", "load", "login")
+SECTIONS = (
+    "imports", "health", "weather", "upstream", "jobs", "point", "load", "login", "realtime",
+)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -546,13 +553,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from tests.support.host import LocalHost
 
-    results: dict[str, Any] = {
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(terse=True),
-        }
-    }
+    results: dict[str, Any] = {"machine": _machine()}
+    if "realtime" in run:  # needs no Azurite
+        from bench.realtime import bench_realtime
+
+        results["realtime"] = bench_realtime()
+    if not run - {"realtime"}:
+        return _write(results, "latest-realtime.json")  # no Azurite needed
     with Azurite() as azurite:
         env = dict(os.environ)
         env.update({
@@ -616,13 +623,24 @@ def main(argv: list[str] | None = None) -> int:
             results["azurite_point_read"] = _summary(
                 timed(lambda: table.get_entity("p", "r"), args.requests, 20)
             )
+    # A partial run (--only) does not replace the figures of a full one.
+    partial = f"latest-{'-'.join(sorted(run))}.json"
+    return _write(results, partial if args.only else "latest.json")
 
+
+def _machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(terse=True),
+    }
+
+
+def _write(results: dict[str, Any], name: str) -> int:
     output = json.dumps(results, indent=2)
     print(output)
     target = ROOT / "bench" / "results"
     target.mkdir(parents=True, exist_ok=True)
-    # A partial run (--only) does not replace the figures of a full one.
-    name = "latest.json" if not args.only else f"latest-{'-'.join(sorted(run))}.json"
     (target / name).write_text(output + "\n", encoding="utf-8")
     return 0
 
