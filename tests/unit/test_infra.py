@@ -460,8 +460,11 @@ def test_dockerignore_mirrors_funcignore() -> None:
 
 def bicep_syntax_errors(source: bytes) -> list[str]:
     """Syntax errors of a Bicep source by tree-sitter-bicep, as 'line:column: text'."""
-    import tree_sitter
-    import tree_sitter_bicep
+    try:
+        import tree_sitter
+        import tree_sitter_bicep
+    except ImportError:  # an old venv
+        pytest.fail("tree-sitter-bicep is missing: `make install` (requirements-dev.txt)")
 
     parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_bicep.language()))
     errors: list[str] = []
@@ -802,6 +805,13 @@ def test_environment_knobs_fall_back_to_the_environment_default() -> None:
     parameters = json.loads(PARAMETERS.read_text(encoding="utf-8"))["parameters"]
     for name in [*ENVIRONMENT_DEFAULTS, *PROD_ONLY, "storageSkuName"]:
         assert re.fullmatch(r"\$\{[A-Z_]+\}", parameters[name]["value"]), name
+    # A parameter azd may leave out needs a template default (azd would prompt); azd always
+    # sets AZURE_ENV_NAME and AZURE_LOCATION.
+    declared = declarations(MAIN)
+    always_set = {"environmentName", "location"}
+    for name, entry in parameters.items():
+        if re.fullmatch(r"\$\{[A-Z_]+\}", entry["value"]) and name not in always_set:
+            assert declared[name]["has_default"], name
 
 
 def test_ops_doc_describes_both_environments() -> None:
