@@ -146,7 +146,8 @@ class UnsafeSettings(RuntimeError):
 
 
 def check_startup_settings(settings: Settings) -> None:
-    """Refuse to start in Azure without a real token signing key (32 bytes at least)."""
+    """Refuse to start in Azure without a real token signing key (32 bytes at least), or
+    with SMTP e-mail and no SMTP host."""
     key = settings.auth_signing_key.get_secret_value() if settings.auth_signing_key else ""
     if settings.running_in_azure and key.startswith("@Microsoft.KeyVault("):
         # The platform leaves the reference text in place when it cannot resolve it.
@@ -155,3 +156,7 @@ def check_startup_settings(settings: Settings) -> None:
         raise UnsafeSettings(
             "AUTH_SIGNING_KEY must be set to a random secret of at least 32 bytes in Azure"
         )
+    smtp_without_host = settings.email_provider == "smtp" and not settings.smtp_host.strip()
+    if settings.running_in_azure and smtp_without_host:
+        # Every verification code would retry into otp-email-poison: nobody could sign up.
+        raise UnsafeSettings("EMAIL_PROVIDER=smtp needs SMTP_HOST in Azure")
