@@ -16,7 +16,8 @@ const state = {
   ownCursor: null,
   open: new Map(),
   assigned: new Map(),
-  bids: new Map(), // job id -> Map(bid id -> bid), for the panels that are open
+  bids: new Map(), // job id -> Map(bid id -> bid), as far as loaded
+  panels: new Set(), // "<list>:<job id>" of the rows whose bids show
   results: new Map(), // job id -> result body
 };
 
@@ -112,11 +113,22 @@ function bidsOf(jobId) {
 function resultView(jobId) {
   const result = state.results.get(jobId);
   if (!result) return null;
-  return el("div", { class: "result", role: "group", "aria-label": "Result" },
+  return el("div", { class: "result", role: "group", "aria-label": "Result", tabindex: "-1" },
     el("p", { text: result.error_message ? `Failed: ${result.error_message}` : `Completed ${formatTime(result.completed_at)}` }),
+    sentimentList(result.output),
     result.output !== null && result.output !== undefined
-      ? el("pre", { class: "output", tabindex: "0", text: JSON.stringify(result.output, null, 2) })
+      ? el("details", { class: "raw" },
+          el("summary", { text: "Full output" }),
+          el("pre", { class: "output", tabindex: "0", text: JSON.stringify(result.output, null, 2) }))
       : null);
+}
+
+// A sentiment job's output, readable: each text with its label.
+function sentimentList(output) {
+  const items = Array.isArray(output?.results) ? output.results.filter((item) => item && typeof item.text === "string") : [];
+  if (!items.length) return null;
+  return el("ul", { class: "sentiments" },
+    items.map((item) => el("li", {}, el("q", { text: item.text }), ` ${item.sentiment?.label || item.error || "—"}`)));
 }
 
 function row(context, job) {
@@ -133,7 +145,7 @@ function row(context, job) {
   $(".description", node).hidden = !job.description;
   const actions = $(".actions", node);
   const details = $(".details", node);
-  const open = state.bids.has(job.id);
+  const open = state.panels.has(`${context}:${job.id}`);
   if (context === "own" || context === "open") {
     actions.append(el("button", {
       type: "button",
@@ -145,6 +157,9 @@ function row(context, job) {
     }));
   }
   if (context === "own" && job.status === "pending") {
+    if (new Date(job.scheduled_time).getTime() > Date.now() + 5000) {
+      actions.append(el("button", { type: "button", class: "secondary", dataset: { key: "run-now" }, text: "Run now", onclick: () => runNow(job) }));
+    }
     actions.append(el("button", { type: "button", class: "secondary", dataset: { key: "cancel" }, text: "Cancel job", onclick: () => cancel(job) }));
   }
   if ((context === "own" || context === "assigned") && (job.status === "completed" || job.status === "failed")) {
@@ -152,10 +167,11 @@ function row(context, job) {
   }
   if (open) {
     const bids = [...bidsOf(job.id).values()];
-    details.append(
+    details.append(...[
       el("h5", { text: bids.length ? `Bids (${bids.length})` : "No bids yet" }),
       bids.length ? el("ul", { class: "bids" }, bids.map((bid) => bidItem(job, bid, context))) : null,
-      context === "open" && !bids.some((bid) => bid.bidder_id === state.me?.id) ? bidForm(job) : null);
+      context === "open" && !bids.some((bid) => bid.bidder_id === state.me?.id) ? bidForm(job) : null,
+    ].filter(Boolean));
   }
   const result = resultView(job.id);
   if (result) details.append(result);
@@ -191,11 +207,13 @@ function renderList(context) {
 }
 
 async function toggleBids(context, job) {
-  if (state.bids.has(job.id)) {
-    state.bids.delete(job.id);
+  const panel = `${context}:${job.id}`;
+  if (state.panels.has(panel)) {
+    state.panels.delete(panel);
     renderRow(context, job);
     return;
   }
+  state.panels.add(panel);
   const bids = bidsOf(job.id);
   try {
     const body = await api("GET", `jobs/${encodeURIComponent(job.id)}/bids?limit=100`);
@@ -229,11 +247,22 @@ async function cancel(job) {
   }
 }
 
+// Runs a pending job at once by moving its scheduled time to now (PATCH, owner only).
+async function runNow(job) {
+  try {
+    const updated = await api("PATCH", `jobs/${encodeURIComponent(job.id)}`, { scheduled_time: new Date().toISOString() });
+    jobUpdated({ job: updated });
+    announce(`${job.name} will run now.`);
+  } catch (error) {
+    announce(`Could not reschedule: ${error.message}`);
+  }
+}
+
 async function loadResult(context, job) {
   try {
     state.results.set(job.id, await api("GET", `jobs/${encodeURIComponent(job.id)}/result`));
     renderRow(context, job);
-    lists[context]().querySelector(`[data-job-id="${CSS.escape(job.id)}"] .output`)?.focus();
+    lists[context]().querySelector(`[data-job-id="${CSS.escape(job.id)}"] .result`)?.focus();
   } catch (error) {
     announce(`No result: ${error.message}`);
   }
@@ -283,7 +312,7 @@ export function setMe(me) {
 }
 
 export function clearJobs() {
-  for (const key of ["own", "open", "assigned", "bids", "results"]) state[key].clear();
+  for (const key of ["own", "open", "assigned", "bids", "panels", "results"]) state[key].clear();
   for (const context of Object.keys(lists)) lists[context]().replaceChildren();
 }
 
@@ -330,10 +359,10 @@ export function jobUpdated(message) {
 export function bidUpdated(message) {
   const bid = message.bid;
   if (!bid?.job_id) return;
-  if (state.bids.has(bid.job_id)) bidsOf(bid.job_id).set(bid.id, bid);
+  bidsOf(bid.job_id).set(bid.id, bid);
   const own = state.own.get(bid.job_id);
   if (own) {
-    if (!state.bids.has(bid.job_id)) {
+    if (!state.panels.has(`own:${bid.job_id}`)) {
       announce(`A bid on ${own.name}: ${bid.sentiment ? sentimentText(bid.sentiment) : "new"}.`);
       return;
     }
@@ -341,7 +370,7 @@ export function bidUpdated(message) {
     announce(bid.sentiment ? `Bid on ${own.name} scored ${sentimentText(bid.sentiment)}.` : `New bid on ${own.name}.`);
   }
   const open = state.open.get(bid.job_id);
-  if (open && state.bids.has(bid.job_id)) renderRow("open", open);
+  if (open && state.panels.has(`open:${bid.job_id}`)) renderRow("open", open);
   if (bid.bidder_id === state.me?.id && bid.status !== "open") announce(`Your bid was ${bid.status}.`);
 }
 
