@@ -1,0 +1,91 @@
+"""Social sign-in state in Table Storage (table ``socialsignin``).
+
+Keys (each a point read by a key the caller holds; nothing is listed or scanned):
+
+PartitionKey = state (43 base64url characters, 256 random bits), RowKey = "pending"
+    -> the callback: nonce, PKCE verifier, redirect URI, provider, SHA-256 of the
+    browser-binding cookie, expiry (10 min).
+PartitionKey = SHA-256 of the login code (hex), RowKey = "login-code"
+    -> POST /api/auth/token: user id, expiry (60 s). The code itself is never stored.
+
+Single use: ``take`` reads the row and deletes it with ``If-Match`` its ETag; of two
+requests with the same state or code only one delete succeeds (the other gets 412 or
+404 and answers None). Rows of sign-ins that were abandoned stay until a sweep removes
+them (their expiry is stored; they are useless once expired, and small).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from shared.adapters.table_codec import etag_of, from_iso, guarded, to_iso
+from shared.domain.social import LoginGrant, PendingSignIn
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient
+
+PENDING = "pending"
+LOGIN_CODE = "login-code"
+
+
+def _take(table: TableClient, partition: str, row: str) -> dict[str, Any] | None:
+    from azure.core import MatchConditions
+    from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+    try:
+        entity = table.get_entity(partition, row)
+    except ResourceNotFoundError:
+        return None
+    try:
+        table.delete_entity(
+            partition, row, etag=etag_of(entity), match_condition=MatchConditions.IfNotModified
+        )
+    except (ResourceModifiedError, ResourceNotFoundError):
+        return None  # another request took it first
+    return dict(entity)
+
+
+class TablePendingSignIns:
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+
+    def add(self, pending: PendingSignIn) -> None:
+        entity = {
+            "PartitionKey": pending.state, "RowKey": PENDING, "provider": pending.provider,
+            "nonce": pending.nonce, "code_verifier": pending.code_verifier,
+            "redirect_uri": pending.redirect_uri, "binding_hash": pending.binding_hash,
+            "expires_at": to_iso(pending.expires_at),
+        }  # fmt: skip
+        guarded(lambda: self._table.create_entity(entity))
+
+    def take(self, state: str) -> PendingSignIn | None:
+        entity = _take(self._table, state, PENDING)
+        if entity is None:
+            return None
+        expires = from_iso(entity["expires_at"])
+        assert expires is not None
+        return PendingSignIn(
+            state=state, provider=entity["provider"], nonce=entity["nonce"],
+            code_verifier=entity["code_verifier"], redirect_uri=entity["redirect_uri"],
+            binding_hash=entity["binding_hash"], expires_at=expires,
+        )  # fmt: skip
+
+
+class TableLoginCodes:
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+
+    def add(self, grant: LoginGrant) -> None:
+        entity = {
+            "PartitionKey": grant.code_hash, "RowKey": LOGIN_CODE, "user_id": grant.user_id,
+            "expires_at": to_iso(grant.expires_at),
+        }  # fmt: skip
+        guarded(lambda: self._table.create_entity(entity))
+
+    def take(self, code_hash: str) -> LoginGrant | None:
+        entity = _take(self._table, code_hash, LOGIN_CODE)
+        if entity is None:
+            return None
+        expires = from_iso(entity["expires_at"])
+        assert expires is not None
+        return LoginGrant(code_hash=code_hash, user_id=entity["user_id"], expires_at=expires)
