@@ -8,10 +8,12 @@ PartitionKey = state (43 base64url characters, 256 random bits), RowKey = "pendi
 PartitionKey = SHA-256 of the login code (hex), RowKey = "login-code"
     -> POST /api/auth/token: user id, expiry (60 s). The code itself is never stored.
 
-Single use: ``take`` reads the row and deletes it with ``If-Match`` its ETag; of two
-requests with the same state or code only one delete succeeds (the other gets 412 or
-404 and answers None). Rows of sign-ins that were abandoned stay until a sweep removes
-them (their expiry is stored; they are useless once expired, and small).
+Single use: ``take`` reads the row and deletes it with ``If-Match`` its ETag (in a
+one-operation transaction, which reports a 404 that ``delete_entity`` would swallow); of
+concurrent requests with the same state or code only one delete succeeds (the others get
+412 or 404 and answer None). Two storage calls per take. Rows of sign-ins that were
+abandoned stay (their expiry is stored; they are useless once expired, and small): no
+sweep removes them yet.
 """
 
 from __future__ import annotations
@@ -30,18 +32,23 @@ LOGIN_CODE = "login-code"
 
 def _take(table: TableClient, partition: str, row: str) -> dict[str, Any] | None:
     from azure.core import MatchConditions
-    from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.data.tables import TableTransactionError
 
     try:
         entity = table.get_entity(partition, row)
     except ResourceNotFoundError:
         return None
     try:
-        table.delete_entity(
-            partition, row, etag=etag_of(entity), match_condition=MatchConditions.IfNotModified
-        )
-    except (ResourceModifiedError, ResourceNotFoundError):
-        return None  # another request took it first
+        # A delete in a (one-operation) transaction: ``delete_entity`` itself answers
+        # success when the row is already gone (the SDK swallows the 404), so a second
+        # taker would not notice that the first one deleted it.
+        table.submit_transaction(
+            [("delete", entity, {"etag": etag_of(entity),
+                                 "match_condition": MatchConditions.IfNotModified})]
+        )  # fmt: skip
+    except TableTransactionError:
+        return None  # another request took it first (412, or 404 once it is gone)
     return dict(entity)
 
 
