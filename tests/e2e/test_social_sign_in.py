@@ -125,6 +125,9 @@ def test_sign_in_through_the_provider_gives_a_token_for_a_verified_account(world
                           timeout=10)  # fmt: skip
     assert again.status_code == 400
     assert again.json()["type"] == "/problems/invalid-login-code"
+    # No secret of the flow reaches a log line (the callback's query is not logged).
+    for secret in (code, body["access_token"], query["state"][0], world.provider.client_secret):
+        assert secret not in world.host.logs
     # No password logs in to the account social sign-in made.
     login = requests.post(
         f"{world.host.url}/api/login",
@@ -202,3 +205,26 @@ def test_unknown_providers_and_bad_login_codes(world: World) -> None:
         bad = requests.post(f"{world.host.url}/api/auth/token", json=body, timeout=10)
         assert bad.status_code == 400, (body, bad.text)
         assert bad.headers["Content-Type"].startswith("application/problem+json")
+
+
+def test_social_sign_in_is_rate_limited_per_client(world: World) -> None:
+    from shared.services.limits import SOCIAL_SIGN_IN_PER_CLIENT
+
+    name, secret = world.provider.secret_setting
+    values = base_settings_values(world.azurite.connection_string)
+    values.update({"OAUTH_PROVIDERS": world.provider.providers_setting(), name: secret,
+                   "RATE_LIMITS_ENABLED": "true"})  # fmt: skip
+    host = LocalHost(values).start()
+    try:
+        url = f"{host.url}/api/auth/local/login"
+        for _ in range(SOCIAL_SIGN_IN_PER_CLIENT.limit):
+            assert requests.get(url, allow_redirects=False, timeout=10).status_code == 302
+        refused = requests.get(url, allow_redirects=False, timeout=10)
+        assert refused.status_code == 429
+        assert refused.json()["type"] == "/problems/rate-limited"
+        assert int(refused.headers["Retry-After"]) > 0
+        callback = requests.get(f"{host.url}/api/auth/local/callback", timeout=10,
+                                allow_redirects=False)  # fmt: skip
+        assert callback.status_code == 429  # the callback counts against the same limit
+    finally:
+        host.close()
