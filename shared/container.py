@@ -310,6 +310,7 @@ class Container:
     def social(self) -> SocialSignInService:
         """Social sign-in (OAUTH_PROVIDERS) on Authlib and the ``socialsignin`` table."""
         from shared.adapters.oidc_authlib import AuthlibIdentityProvider
+        from shared.adapters.table_accounts import TableUserRepository
         from shared.adapters.table_social import TableLoginCodes, TablePendingSignIns
         from shared.services.social import SocialSignInService
 
@@ -319,7 +320,7 @@ class Container:
             identity=AuthlibIdentityProvider(self.http_session),
             pending=TablePendingSignIns(table),
             codes=TableLoginCodes(table),
-            users=self.accounts.users,
+            users=TableUserRepository(self.table("users"), self.table("useremails")),
             tokens=self.tokens,
             clock=self.clock,
             limits=self.limits,
