@@ -169,6 +169,10 @@ class PendingSignInRepository(Protocol):
         of two takers one gets it, the other None; None when there is none."""
         ...
 
+    def purge_expired(self, now: datetime) -> int:
+        """Delete the sign-ins that expired before ``now`` (abandoned); how many."""
+        ...
+
 
 class LoginCodeRepository(Protocol):
     """One-time login codes of finished sign-ins, by the code's hash (single use)."""
@@ -179,6 +183,10 @@ class LoginCodeRepository(Protocol):
 
     def take(self, code_hash: str) -> LoginGrant | None:
         """As ``PendingSignInRepository.take``: read and deleted once."""
+        ...
+
+    def purge_expired(self, now: datetime) -> int:
+        """Delete the codes that expired before ``now`` (never exchanged); how many."""
         ...
 
 

@@ -4,6 +4,7 @@ shared/adapters/table_social.py, checked by tests/integration/test_social_reposi
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 
 from shared.domain.errors import ConcurrencyConflict
 from shared.domain.social import LoginGrant, PendingSignIn
@@ -24,6 +25,13 @@ class MemoryPendingSignIns:
         with self._lock:
             return self.rows.pop(state, None)
 
+    def purge_expired(self, now: datetime) -> int:
+        with self._lock:
+            expired = [k for k, v in self.rows.items() if v.expires_at < now]
+            for key in expired:
+                del self.rows[key]
+            return len(expired)
+
 
 class MemoryLoginCodes:
     def __init__(self) -> None:
@@ -39,3 +47,10 @@ class MemoryLoginCodes:
     def take(self, code_hash: str) -> LoginGrant | None:
         with self._lock:
             return self.rows.pop(code_hash, None)
+
+    def purge_expired(self, now: datetime) -> int:
+        with self._lock:
+            expired = [k for k, v in self.rows.items() if v.expires_at < now]
+            for key in expired:
+                del self.rows[key]
+            return len(expired)

@@ -12,12 +12,14 @@ Single use: ``take`` reads the row and deletes it with ``If-Match`` its ETag (in
 one-operation transaction, which reports a 404 that ``delete_entity`` would swallow); of
 concurrent requests with the same state or code only one delete succeeds (the others get
 412 or 404 and answer None). Two storage calls per take. Rows of sign-ins that were
-abandoned stay (their expiry is stored; they are useless once expired, and small): no
-sweep removes them yet.
+abandoned stay until the daily timer ``purge_social_sign_ins`` deletes the expired ones:
+the one query here that filters on a property across partitions (a scan), in a timer,
+never in a request; the table only ever holds live and abandoned rows.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.table_codec import etag_of, from_iso, guarded, to_iso
@@ -52,6 +54,19 @@ def _take(table: TableClient, partition: str, row: str) -> dict[str, Any] | None
     return dict(entity)
 
 
+def _purge(table: TableClient, row: str, now: datetime) -> int:
+    expired = table.query_entities(
+        "RowKey eq @row and expires_at lt @now",
+        parameters={"row": row, "now": to_iso(now)},
+        select=["PartitionKey", "RowKey"],
+    )
+    count = 0
+    for entity in expired:
+        table.delete_entity(entity["PartitionKey"], row)  # gone already: fine
+        count += 1
+    return count
+
+
 class TablePendingSignIns:
     def __init__(self, table: TableClient) -> None:
         self._table = table
@@ -77,6 +92,9 @@ class TablePendingSignIns:
             binding_hash=entity["binding_hash"], expires_at=expires,
         )  # fmt: skip
 
+    def purge_expired(self, now: datetime) -> int:
+        return _purge(self._table, PENDING, now)
+
 
 class TableLoginCodes:
     def __init__(self, table: TableClient) -> None:
@@ -96,3 +114,6 @@ class TableLoginCodes:
         expires = from_iso(entity["expires_at"])
         assert expires is not None
         return LoginGrant(code_hash=code_hash, user_id=entity["user_id"], expires_at=expires)
+
+    def purge_expired(self, now: datetime) -> int:
+        return _purge(self._table, LOGIN_CODE, now)

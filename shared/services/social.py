@@ -201,6 +201,13 @@ class SocialSignInService:
             return taken
         raise SignInFailed("conflict", "The account kept changing; try again")
 
+    def purge_expired(self) -> int:
+        """The daily timer: delete abandoned sign-ins and unused codes once expired."""
+        now = self.clock.now()
+        count = self.pending.purge_expired(now) + self.codes.purge_expired(now)
+        log.info("expired social sign-ins purged", extra={"count": count})
+        return count
+
     # -- 3. the page's code for a token ------------------------------------------------
 
     def exchange(self, login_code: str) -> IssuedToken:

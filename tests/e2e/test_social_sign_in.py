@@ -19,6 +19,7 @@ from devtools.azurite import Azurite, free_port
 from devtools.oidc import LocalOidcProvider
 from tests.conftest import base_settings_values
 from tests.support.host import LocalHost
+from tests.support.waiting import wait_for
 
 
 @dataclass
@@ -228,3 +229,15 @@ def test_social_sign_in_is_rate_limited_per_client(world: World) -> None:
         assert callback.status_code == 429  # the callback counts against the same limit
     finally:
         host.close()
+
+
+def test_the_purge_timer_runs_and_keeps_live_sign_ins(world: World) -> None:
+    browser = requests.Session()
+    url = to_callback(world, browser)  # a live pending sign-in, then the purge
+    assert world.host.run_function("purge_social_sign_ins").status_code == 202
+    wait_for(
+        lambda: any(
+            r.get("message") == "expired social sign-ins purged" for r in world.host.log_records()
+        )
+    )
+    assert login_code_of(finish(world, browser, url))  # still there

@@ -101,3 +101,21 @@ def test_of_concurrent_takers_exactly_one_gets_it(stores: Stores, kind: str) -> 
             thread.join(timeout=30)
         assert [r for r in results if r is not None] == [item]
         assert len(results) == 6
+
+
+def test_only_expired_rows_are_purged(stores: Stores) -> None:
+    live_pending, live_code = pending(), grant()
+    dead_pending = PendingSignIn(
+        **{**pending().__dict__, "expires_at": WHEN - timedelta(seconds=1)}
+    )
+    dead_code = LoginGrant(digest(new_secret()), "user-2", WHEN - timedelta(seconds=1))
+    for item in (live_pending, dead_pending):
+        stores.pending.add(item)
+    for code in (live_code, dead_code):
+        stores.codes.add(code)
+    assert stores.pending.purge_expired(WHEN) >= 1
+    assert stores.codes.purge_expired(WHEN) >= 1
+    assert stores.pending.take(dead_pending.state) is None
+    assert stores.codes.take(dead_code.code_hash) is None
+    assert stores.pending.take(live_pending.state) == live_pending
+    assert stores.codes.take(live_code.code_hash) == live_code
