@@ -6,7 +6,10 @@
 3. offline fallbacks: when the weather provider's host cannot be reached, the simulated
    provider is used (said on the console; an explicit WEATHER_PROVIDER in the environment
    is respected);
-4. the local Functions host on ``--port`` (7071), in the foreground.
+4. social sign-in: when OAUTH_PROVIDERS is not configured (environment or settings file),
+   a local OpenID Connect provider (devtools/oidc_provider.mjs) on 127.0.0.1:7073 (or a
+   free port) with the test user alice@example.com, and OAUTH_PROVIDERS naming it;
+5. the local Functions host on ``--port`` (7071), in the foreground.
 
 Ctrl-C stops the host (which finishes running work) and then what this command started.
 """
@@ -23,7 +26,10 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from devtools.azurite import DEFAULT_PORTS, Azurite, default_ports_in_use, port_open
+from devtools.azurite import DEFAULT_PORTS, Azurite, default_ports_in_use, free_port, port_open
+from devtools.oidc import LocalOidcProvider
+
+OIDC_PORT = 7073
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,6 +54,29 @@ def offline_overrides(values: dict[str, str], environ: dict[str, str]) -> dict[s
         if not _reachable(base):
             overrides["WEATHER_PROVIDER"] = "simulated"
     return overrides
+
+
+def local_sign_in(
+    values: dict[str, str], env: dict[str, str], app_port: int
+) -> LocalOidcProvider | None:
+    """Start the local OpenID Connect provider and name it in ``env`` unless
+    OAUTH_PROVIDERS is configured; None when it is (or when the provider cannot start)."""
+    if (env.get("OAUTH_PROVIDERS") or values.get("OAUTH_PROVIDERS") or "").strip():
+        return None
+    redirect_uris = [
+        f"http://{host}:{app_port}/api/auth/local/callback" for host in ("localhost", "127.0.0.1")
+    ]
+    port = OIDC_PORT if not port_open(OIDC_PORT) else free_port()
+    try:
+        provider = LocalOidcProvider(redirect_uris, port=port).start()
+    except (OSError, RuntimeError) as exc:
+        print(f"Social sign-in: the local OpenID Connect provider did not start ({exc}).",
+              file=sys.stderr, flush=True)  # fmt: skip
+        return None
+    env["OAUTH_PROVIDERS"] = provider.providers_setting()
+    name, secret = provider.secret_setting
+    env[name] = secret
+    return provider
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,12 +109,20 @@ def main(argv: list[str] | None = None) -> int:
         env[name] = value
         print(f"Offline: the weather provider is not reachable; {name}={value}.", flush=True)
 
+    oidc = local_sign_in(values, env, args.port)
     url = f"http://localhost:{args.port}"
+    sign_in = (
+        f"  sign-in:   local OpenID Connect provider {oidc.issuer} (test user alice@example.com;"
+        f" {url}/api/auth/local/login)\n  OAUTH_PROVIDERS={env['OAUTH_PROVIDERS']}\n"
+        if oidc
+        else "  sign-in:   OAUTH_PROVIDERS as configured\n"
+    )
     print(
         f"\nStarting the Functions host on {url}\n"
         f"  health:    {url}/api/health\n"
         f"  API docs:  {url}/api/docs\n"
         "  e-mails:   .outbox/ (make outbox shows the newest codes)\n"
+        f"{sign_in}"
         "Press Ctrl-C to stop.\n",
         flush=True,
     )
@@ -107,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if host.poll() is None:
             host.kill()
+        if oidc is not None:
+            oidc.stop()
         if azurite is not None:
             azurite.stop()
             print("Stopped Azurite.", flush=True)

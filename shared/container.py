@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from shared.services.jobs import JobService
     from shared.services.kinds import KindPorts
     from shared.services.limits import AbuseLimits
+    from shared.services.social import SocialSignInService
     from shared.services.weather import WeatherService
 
 CITY_INDEX_PATH = Path(__file__).resolve().parent.parent / "data" / "cities15000.json.gz"
@@ -302,6 +303,26 @@ class Container:
             otp_ttl_seconds=self.settings.otp_ttl_seconds,
             otp_max_attempts=self.settings.otp_max_attempts,
             admin_emails=self.settings.admin_email_set,
+            limits=self.limits,
+        )
+
+    @cached_property
+    def social(self) -> SocialSignInService:
+        """Social sign-in (OAUTH_PROVIDERS) on Authlib and the ``socialsignin`` table."""
+        from shared.adapters.oidc_authlib import AuthlibIdentityProvider
+        from shared.adapters.table_accounts import TableUserRepository
+        from shared.adapters.table_social import TableLoginCodes, TablePendingSignIns
+        from shared.services.social import SocialSignInService
+
+        table = self.table("socialsignin")
+        return SocialSignInService(
+            providers=self.settings.oauth_providers,
+            identity=AuthlibIdentityProvider(self.http_session),
+            pending=TablePendingSignIns(table),
+            codes=TableLoginCodes(table),
+            users=TableUserRepository(self.table("users"), self.table("useremails")),
+            tokens=self.tokens,
+            clock=self.clock,
             limits=self.limits,
         )
 

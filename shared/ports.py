@@ -128,6 +128,68 @@ class Mailer(Protocol):
         ...
 
 
+# -- social sign-in -----------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from shared.domain.social import LoginGrant, PendingSignIn, ProviderIdentity
+    from shared.settings import OAuthProvider
+
+
+class IdentityProvider(Protocol):
+    """An OpenID Connect provider as the sign-in service sees it (authorization code flow
+    with PKCE S256; shared/adapters/oidc_authlib.py)."""
+
+    def authorization_url(
+        self, provider: OAuthProvider, *, redirect_uri: str, state: str, nonce: str,
+        code_verifier: str,
+    ) -> str:  # fmt: skip
+        """Where to send the browser (the S256 challenge of ``code_verifier`` in it)."""
+        ...
+
+    def identify(
+        self, provider: OAuthProvider, *, code: str, redirect_uri: str, code_verifier: str,
+        nonce: str, now: datetime,
+    ) -> ProviderIdentity:  # fmt: skip
+        """Exchange ``code`` (with the client secret and ``code_verifier``) and check the
+        ID token (signature by the provider's JWKS, iss, aud, exp, nonce); the e-mail
+        claims from it, or from userinfo when it has none. SignInFailed (provider-error)
+        for anything that fails or does not check out."""
+        ...
+
+
+class PendingSignInRepository(Protocol):
+    """Sign-ins started and not yet finished, by state (single use)."""
+
+    def add(self, pending: PendingSignIn) -> None:
+        """Insert-if-absent (ConcurrencyConflict if the state exists)."""
+        ...
+
+    def take(self, state: str) -> PendingSignIn | None:
+        """The pending sign-in of ``state``, deleted as it is read (guarded by its ETag):
+        of two takers one gets it, the other None; None when there is none."""
+        ...
+
+    def purge_expired(self, now: datetime) -> int:
+        """Delete the sign-ins that expired before ``now`` (abandoned); how many."""
+        ...
+
+
+class LoginCodeRepository(Protocol):
+    """One-time login codes of finished sign-ins, by the code's hash (single use)."""
+
+    def add(self, grant: LoginGrant) -> None:
+        """Insert-if-absent (ConcurrencyConflict if the hash exists)."""
+        ...
+
+    def take(self, code_hash: str) -> LoginGrant | None:
+        """As ``PendingSignInRepository.take``: read and deleted once."""
+        ...
+
+    def purge_expired(self, now: datetime) -> int:
+        """Delete the codes that expired before ``now`` (never exchanged); how many."""
+        ...
+
+
 # -- weather -----------------------------------------------------------------------------
 
 if TYPE_CHECKING:

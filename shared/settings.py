@@ -8,11 +8,13 @@ arriving through Key Vault references.
 
 from __future__ import annotations
 
+import json
+import os
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 APP_NAME = "weather-jobs"
 APP_VERSION = "0.1.0"
@@ -20,6 +22,23 @@ APP_VERSION = "0.1.0"
 DEFAULT_OPEN_METEO_BASE_URL = "https://api.open-meteo.com/v1"
 DEFAULT_OPEN_METEO_GEOCODING_URL = "https://geocoding-api.open-meteo.com/v1"
 DEFAULT_OPENWEATHER_BASE_URL = "https://api.openweathermap.org"
+
+
+class OAuthProvider(BaseModel):
+    """One social sign-in provider of OAUTH_PROVIDERS; its secret is read from
+    ``OAUTH_<NAME>_CLIENT_SECRET`` (``-`` in the name becomes ``_``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")  # a route segment: see functions/
+    display_name: str = Field(min_length=1, max_length=64)
+    issuer: str = Field(pattern=r"^https?://[^\s?#]+$")  # no query or fragment (OIDC Core)
+    client_id: str = Field(min_length=1, max_length=256)
+    client_secret: SecretStr | None = None
+
+    @property
+    def secret_setting(self) -> str:
+        return f"OAUTH_{self.name.upper().replace('-', '_')}_CLIENT_SECRET"
 
 
 class Settings(BaseSettings):
@@ -86,6 +105,10 @@ class Settings(BaseSettings):
     otp_max_attempts: int = Field(5, ge=1, alias="OTP_MAX_ATTEMPTS")
     # The abuse limits (shared/services/limits.py); false only for load tests and benches.
     rate_limits_enabled: bool = Field(True, alias="RATE_LIMITS_ENABLED")
+    # Social sign-in (OpenID Connect): a JSON list; secrets in OAUTH_<NAME>_CLIENT_SECRET.
+    oauth_providers: Annotated[tuple[OAuthProvider, ...], NoDecode] = Field(
+        (), alias="OAUTH_PROVIDERS"
+    )
 
     # Jobs
     job_max_attempts: int = Field(3, ge=1, le=20, alias="JOB_MAX_ATTEMPTS")
@@ -111,6 +134,23 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_true(cls, value: object) -> object:
         return True if value in ("", None) else value
+
+    @field_validator("oauth_providers", mode="before")
+    @classmethod
+    def _providers_with_secrets(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip() else []
+        if not isinstance(value, list | tuple):
+            return value  # pydantic reports the type error
+        providers = [OAuthProvider.model_validate(item) for item in value]
+        if len({p.name for p in providers}) != len(providers):
+            raise ValueError("OAUTH_PROVIDERS names must be unique")
+        return tuple(
+            p if p.client_secret else p.model_copy(
+                update={"client_secret": SecretStr(os.environ.get(p.secret_setting, ""))}
+            )
+            for p in providers
+        )  # fmt: skip
 
     @property
     def running_in_azure(self) -> bool:

@@ -289,7 +289,9 @@ class AccountService:
             wait = decide(LOGIN_FAILURES_PER_ACCOUNT, lookup.failures_tat, self._epoch())
             AbuseLimits.refuse_if_waiting(LOGIN_FAILURES_PER_ACCOUNT, wait.retry_after)
         found = lookup.user
-        password_hash = found.value.password_hash if found else None
+        # An account made by social sign-in has no password (""): checked like an unknown
+        # address (same time, same answer) until its owner sets one.
+        password_hash = (found.value.password_hash or None) if found else None
         if not self.passwords.verify(password_hash, password) or found is None:
             if limited:
                 self._count_login_failure(email, lookup)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -57,6 +58,8 @@ def test_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> No
         assert status is not None and status.status_code == 200
         assert status.json()["checks"] == {"tables": "ok", "queues": "ok", "blobs": "ok"}
         assert all(port_open(p) for p in DEFAULT_PORTS)
+        providers = requests.get(f"http://127.0.0.1:{port}/api/auth/providers", timeout=5)
+        assert [p["name"] for p in providers.json()["items"]] == ["local"]  # the local OP
         os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
         output, _ = process.communicate(timeout=30)
     finally:
@@ -65,10 +68,16 @@ def test_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> No
     assert process.returncode == 0
     assert f"http://localhost:{port}/api/docs" in output
     assert "Stopped Azurite." in output
+    issuer = re.search(r"local OpenID Connect provider (http://127\.0\.0\.1:(\d+))", output)
+    assert issuer is not None, output
+    assert "OAUTH_PROVIDERS=" in output
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and (
-        _group_alive(process.pid) or any(port_open(p) for p in DEFAULT_PORTS)
+        _group_alive(process.pid)
+        or any(port_open(p) for p in DEFAULT_PORTS)
+        or port_open(int(issuer.group(2)))
     ):
         time.sleep(0.2)
     assert not _group_alive(process.pid)
     assert not any(port_open(p) for p in DEFAULT_PORTS)
+    assert not port_open(int(issuer.group(2)))  # the local OpenID Connect provider too

@@ -45,10 +45,20 @@ ROUTES: list[tuple[str, str, str | None]] = [
     ("GET", "/api/me", "me"),
     ("GET", "/api/users", "list_users"),
     ("PUT", f"/api/users/{USER}/plan", "set_plan"),
-    ("GET", "/api/auth/providers", None),  # social sign-in: not in this app yet
-    ("GET", "/api/auth/local/login", None),
-    ("GET", "/api/auth/local/callback", None),
-    ("POST", "/api/auth/token", None),
+    ("GET", "/api/auth/providers", "auth_providers"),
+    ("GET", "/api/auth/local/login", "social_login"),
+    ("GET", "/api/auth/local/callback", "social_callback"),
+    ("GET", "/api/auth/entra-id/login", "social_login"),
+    ("GET", "/api/auth/google/callback", "social_callback"),
+    ("POST", "/api/auth/token", "social_token"),
+    ("GET", "/api/auth/token", None),
+    ("POST", "/api/auth/providers", None),
+    ("GET", "/api/auth/token/login", "social_login"),  # a provider named "token": its own route
+    ("GET", "/api/auth/-x/login", None),  # not a provider name's shape
+    ("GET", f"/api/auth/{'a' * 33}/login", None),
+    ("GET", "/api/auth/lo%2Fcal/login", None),
+    ("GET", "/api/auth/local%0A/callback", None),
+    ("POST", "/api/auth/local/login", None),
     # Weather and history
     ("GET", "/api/weather", "get_weather"),
     ("GET", "/api/history", "list_history"),
