@@ -11,7 +11,7 @@ log no console error and throw nothing (tests/support/browser.py).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,10 +21,13 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from devtools.azurite import Azurite, free_port
+from devtools.oidc import PROVIDER_NAME, LocalOidcProvider
 from devtools.webpubsub import WebPubSubEmulator
 from shared.adapters.clock import FakeClock
+from tests.conftest import base_settings_values
 from tests.support.browser import PASSWORD, Screen, code_in_outbox, launch, verified_user
-from tests.support.host import LocalHost
+from tests.support.host import FAST_QUEUE_SETTINGS, LocalHost
 from tests.support.waiting import wait_for
 from tests.support.weather_standins import OpenMeteoStandIn
 from tests.unit.test_api_routes import host_table, resolved
@@ -60,6 +63,7 @@ class Stack:
     weather: OpenMeteoStandIn
     clock: FakeClock
     admin: str
+    provider: LocalOidcProvider
 
     @property
     def url(self) -> str:
@@ -77,20 +81,37 @@ class Stack:
 
 
 @pytest.fixture
-def stack(local_host_factory: Callable[..., LocalHost], tmp_path: Path) -> Iterator[Stack]:
+def stack(azurite: Azurite, tmp_path: Path) -> Iterator[Stack]:
+    """The host on the session Azurite, with the emulator, the Open-Meteo stand-in on a
+    clock of the test's, the outbox, and the local OpenID Connect provider (which must
+    know the host's callback URL before the host starts, hence the port chosen here)."""
     clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
     admin = f"admin-{uuid.uuid4().hex[:8]}@example.com"
-    with WebPubSubEmulator() as wps, OpenMeteoStandIn(clock) as weather:
-        host = local_host_factory(
-            EMAIL_OUTBOX_DIR=str(tmp_path / "outbox"),
-            ADMIN_EMAILS=admin,
-            WEBPUBSUB_CONNECTION_STRING=wps.connection_string,
-            WEATHER_PROVIDER="open-meteo",
-            OPEN_METEO_BASE_URL=weather.base_url,
-            OPEN_METEO_GEOCODING_URL=weather.geocoding_url,
-        )
-        (tmp_path / "outbox").mkdir(exist_ok=True)
-        yield Stack(host, tmp_path / "outbox", wps, weather, clock, admin)
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    port = free_port()
+    callback = f"http://127.0.0.1:{port}/api/auth/{PROVIDER_NAME}/callback"
+    with (
+        WebPubSubEmulator() as wps,
+        OpenMeteoStandIn(clock) as weather,
+        LocalOidcProvider([callback]) as provider,
+    ):
+        values = base_settings_values(azurite.connection_string)
+        values.update(FAST_QUEUE_SETTINGS)
+        secret_name, secret = provider.secret_setting
+        values.update({
+            "AzureFunctionsWebHost__hostid": f"test-{uuid.uuid4().hex[:12]}",
+            "EMAIL_OUTBOX_DIR": str(outbox),
+            "ADMIN_EMAILS": admin,
+            "WEBPUBSUB_CONNECTION_STRING": wps.connection_string,
+            "WEATHER_PROVIDER": "open-meteo",
+            "OPEN_METEO_BASE_URL": weather.base_url,
+            "OPEN_METEO_GEOCODING_URL": weather.geocoding_url,
+            "OAUTH_PROVIDERS": provider.providers_setting("Local test provider"),
+            secret_name: secret,
+        })  # fmt: skip
+        with LocalHost(values, port=port) as host:
+            yield Stack(host, outbox, wps, weather, clock, admin, provider)
 
 
 def card(screen: Screen, city: str) -> Any:
@@ -116,6 +137,7 @@ def test_sign_up_enter_the_code_log_in_and_out(stack: Stack, browser: Any) -> No
     page = me.page
     address = f"new-{uuid.uuid4().hex[:8]}@example.com"
     me.open()
+    me.page.get_by_role("link", name="Sign in with Local test provider").wait_for()
     me.check_screen("log-in")
     page.get_by_role("button", name="Create an account").click()
     assert page.evaluate("document.activeElement.id") == "signup-title"
@@ -390,3 +412,36 @@ def test_a_second_person_sees_only_their_own_cities(stack: Stack, browser: Any) 
     assert card(first, "Berlin").count() == 0
     first.close()
     second.close()
+
+
+# -- social sign-in ----------------------------------------------------------------------
+
+
+def test_sign_in_with_the_local_provider_ends_signed_in(stack: Stack, browser: Any) -> None:
+    me = stack.screen(browser, "social")
+    me.allowed_hosts.add(urlsplit(stack.provider.issuer).netloc)  # the provider's own page
+    me.open()
+    me.page.get_by_role("link", name="Sign in with Local test provider").click()
+    me.page.get_by_label("User").select_option(label="alice@example.com")
+    me.page.get_by_role("button", name="Sign in").click()
+    me.wait_text("#me-email", "alice@example.com")
+    assert urlsplit(me.page.url).fragment == ""  # the one-time code is gone from the URL
+    me.page.wait_for_selector("#view-weather:not([hidden])")
+    assert me.api_requests("/api/auth/token")
+    me.check_screen("signed-in")
+    me.close()
+
+
+def test_a_cancelled_social_sign_in_says_so_and_stays_signed_out(
+    stack: Stack, browser: Any
+) -> None:
+    me = stack.screen(browser, "social-cancel")
+    me.allowed_hosts.add(urlsplit(stack.provider.issuer).netloc)
+    me.open()
+    me.page.get_by_role("link", name="Sign in with Local test provider").click()
+    me.page.get_by_role("button", name="Cancel").click()
+    me.page.wait_for_selector("#view-signin:not([hidden])")
+    me.page.locator("#banner:not([hidden])").wait_for()
+    assert me.page.locator("#session").is_hidden()
+    assert urlsplit(me.page.url).fragment == ""
+    me.close()
