@@ -30,8 +30,13 @@ one client address, which the limits exist to stop.
   1,000 WebSocket connections open in 100 groups, beside a bare WebSocket echo
   (bench/realtime.py; needs no Azurite).
 
+- web (``--only web``): the web app in Debian's Chromium: bytes transferred for a first
+  visit (compressed), and the time from the click on "Log in" to the first weather card
+  with data, beside the same page's fetch of a bare static file from the same host
+  (bench/web.py).
+
 ``--only SECTION`` (repeatable) runs some sections alone: imports, health, weather,
-upstream, jobs, point, load, login, realtime (``python -m bench --only load --duration 15``).
+upstream, jobs, point, load, login, realtime, web (``python -m bench --only load --duration 15``).
 
 Everything runs on loopback against an in-memory Azurite started here and stopped after.
 Results are also written to bench/results/latest.json (``latest-<sections>.json`` with
@@ -533,6 +538,7 @@ def bench_login(values: dict[str, str]) -> dict[str, Any]:
 
 SECTIONS = (
     "imports", "health", "weather", "upstream", "jobs", "point", "load", "login", "realtime",
+    "web",
 )  # fmt: skip
 
 
@@ -614,6 +620,10 @@ def main(argv: list[str] | None = None) -> int:
             )
         if "login" in run:
             results["login"] = bench_login(values)
+        if "web" in run:
+            from bench.web import bench_web
+
+            results["web"] = bench_web(values)
 
         if "point" in run:
             table = TableClient.from_connection_string(azurite.connection_string, "benchpoint")
