@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from azure.messaging.webpubsubservice import WebPubSubServiceClient
 
 from devtools.azurite import Azurite, free_port
 from devtools.oidc import PROVIDER_NAME, LocalOidcProvider
@@ -32,6 +33,7 @@ from tests.support.waiting import wait_for
 from tests.support.weather_standins import OpenMeteoStandIn
 from tests.unit.test_api_routes import host_table, resolved
 
+HUB = "weather"  # WEBPUBSUB_HUB's default
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
@@ -380,6 +382,18 @@ def test_follow_three_cities_watch_them_change_live_and_unfollow(
     me.wait_text("#announcer", "Paris")
     later = [urlsplit(u).path for _, u in me.requests[seen:]]
     assert not [p for p in later if p.startswith(("/api/weather", "/api/subscriptions"))], later
+
+    # The connection drops (the service closes it): the page negotiates again, comes back
+    # live, and the next refresh still reaches the card.
+    negotiations = len(me.api_requests("/api/realtime/negotiate"))
+    service = WebPubSubServiceClient.from_connection_string(stack.wps.connection_string, hub=HUB)
+    service.close_all_connections(reason="test: dropped")
+    wait_for(lambda: len(me.api_requests("/api/realtime/negotiate")) > negotiations, timeout=60)
+    me.wait_live(timeout=60)
+    before = paris.inner_text()
+    stack.clock.advance(minutes=30)
+    assert stack.host.run_function("refresh_weather").status_code == 202
+    wait_for(lambda: paris.inner_text() != before, timeout=60)
 
     # Unfollow: the card goes, the quota frees a place, the focus goes back to the field.
     card(me, "Berlin").get_by_role("button", name="Stop following Berlin").click()
