@@ -124,7 +124,7 @@ def follow(screen: Screen, city: str, country: str = "") -> None:
     page = screen.page
     page.get_by_label("City").fill(city)
     page.get_by_label("Country (optional)").fill(country)
-    page.get_by_role("button", name="Follow").click()
+    page.get_by_role("button", name="Follow", exact=True).click()
 
 
 def job_row(screen: Screen, listing: str, name: str) -> Any:
@@ -396,7 +396,7 @@ def test_follow_three_cities_watch_them_change_live_and_unfollow(
     wait_for(lambda: paris.inner_text() != before, timeout=60)
 
     # Unfollow: the card goes, the quota frees a place, the focus goes back to the field.
-    card(me, "Berlin").get_by_role("button", name="Stop following Berlin").click()
+    card(me, "Berlin").get_by_role("button", name="Unfollow Berlin").click()
     wait_for(lambda: page.locator("#cards > li").count() == 2)
     me.wait_text("#quota", "2 / 3")
     assert page.evaluate("document.activeElement.id") == "subscribe-city"

@@ -49,7 +49,7 @@ function card(item) {
       el("button", {
         type: "button",
         class: "secondary unsubscribe",
-        "aria-label": `Stop following ${name}`,
+        "aria-label": `Unfollow ${name}`,
         text: "Unfollow",
         onclick: () => unsubscribe(id, name),
       })));
