@@ -386,10 +386,13 @@ def test_follow_three_cities_watch_them_change_live_and_unfollow(
     # The connection drops (the service closes it): the page negotiates again, comes back
     # live, and the next refresh still reaches the card.
     negotiations = len(me.api_requests("/api/realtime/negotiate"))
+    done = len(me.finished)
     service = WebPubSubServiceClient.from_connection_string(stack.wps.connection_string, hub=HUB)
     service.close_all_connections(reason="test: dropped")
     wait_for(lambda: len(me.api_requests("/api/realtime/negotiate")) > negotiations, timeout=60)
     me.wait_live(timeout=60)
+    # Back online, the page reads its cities once (what it missed); then only live updates.
+    wait_for(lambda: ("GET", f"{stack.url}/api/subscriptions") in me.finished[done:], timeout=30)
     before = paris.inner_text()
     stack.clock.advance(minutes=30)
     assert stack.host.run_function("refresh_weather").status_code == 202

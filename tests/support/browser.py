@@ -93,6 +93,7 @@ class Screen:
     name: str = "user"
     viewport: dict[str, int] = field(default_factory=lambda: dict(PHONE))
     requests: list[tuple[str, str]] = field(default_factory=list)
+    finished: list[tuple[str, str]] = field(default_factory=list)
     sockets: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -100,6 +101,7 @@ class Screen:
         self.context = self.browser.new_context(viewport=self.viewport, locale="en-GB")
         self.page = self.context.new_page()
         self.page.on("request", lambda r: self.requests.append((r.method, r.url)))
+        self.page.on("requestfinished", lambda r: self.finished.append((r.method, r.url)))
         self.page.on("websocket", lambda ws: self.sockets.append(ws.url))
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))

@@ -35,7 +35,13 @@ async function signedIn() {
   $("#session").hidden = false;
   $("#tabs").hidden = false;
   $('#tabs [data-view="admin"]').hidden = !me.is_admin;
-  connectLive({ "weather.updated": weatherUpdated, "job.updated": jobUpdated, "bid.updated": bidUpdated });
+  connectLive(
+    { "weather.updated": weatherUpdated, "job.updated": jobUpdated, "bid.updated": bidUpdated },
+    () => {
+      loadSubscriptions().catch(report);
+      if (!$("#view-jobs").hidden) refreshLists().catch(report);
+    },
+  );
   const remembered = sessionStorage.getItem("weather-jobs.view");
   const view = remembered === "jobs" || (remembered === "admin" && me.is_admin) ? remembered : "weather";
   show(view);

@@ -13,6 +13,8 @@ let generation = 0;
 let attempts = 0;
 let timer = null;
 let handlers = {};
+let dropped = false;
+let resync = () => {};
 
 function status(state) {
   const node = document.getElementById("live-status");
@@ -29,7 +31,9 @@ function dispatch(data) {
       return;
     }
   }
-  if (message && typeof message === "object") handlers[message.event]?.(message);
+  if (message && typeof message === "object" && Object.hasOwn(handlers, message.event)) {
+    handlers[message.event](message);
+  }
 }
 
 function backoff() {
@@ -56,8 +60,16 @@ async function start(mine) {
     if (mine !== generation) return;
     attempts = 0;
     status("live");
+    // Messages sent while the page was away are lost (the JSON subprotocol keeps none):
+    // after a drop, read the state once again.
+    if (dropped) resync();
+    dropped = false;
   });
-  next.on("disconnected", () => mine === generation && status("reconnecting"));
+  next.on("disconnected", () => {
+    if (mine !== generation) return;
+    dropped = true;
+    status("reconnecting");
+  });
   next.on("stopped", () => mine === generation && retry(mine));
   next.on("group-message", (event) => mine === generation && dispatch(event.message.data));
   next.on("server-message", (event) => mine === generation && dispatch(event.message.data));
@@ -70,15 +82,19 @@ async function start(mine) {
 
 function retry(mine) {
   if (mine !== generation) return;
+  dropped = true;
   status("reconnecting");
   clearTimeout(timer);
   timer = setTimeout(() => start(mine), backoff());
 }
 
-export function connectLive(eventHandlers) {
+// `eventHandlers` by message event name; `onResync` after a reconnection.
+export function connectLive(eventHandlers, onResync) {
   handlers = eventHandlers;
+  resync = onResync;
   disconnectLive();
   attempts = 0;
+  dropped = false;
   start(generation);
 }
 
