@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,22 +21,45 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c}]" for c in word)
+
+
+# Domains reserved for special use (RFC 6761 and kin) take no mail; the domain refuses them.
+_SPECIAL_USE_DOMAIN = (
+    r"\.("
+    + "|".join(_any_case(d) for d in ("arpa", "invalid", "local", "localhost", "onion", "test"))
+    + r")$"
+)
+# The address is checked by the accounts domain (syntax, normalisation); the schema says so.
+Email = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=254,
+        json_schema_extra={"format": "email", "not": {"pattern": _SPECIAL_USE_DOMAIN}},
+    ),
+]
+# resend-otp answers 202 to anything (no account enumeration), so its schema promises no format.
+AnyEmail = Annotated[str, Field(min_length=3, max_length=254)]
+
+
 class RegisterIn(_In):
-    email: str = Field(min_length=3, max_length=254)
+    email: Email
     password: str = Field(min_length=8, max_length=128)
 
 
 class EmailIn(_In):
-    email: str = Field(min_length=3, max_length=254)
+    email: AnyEmail
 
 
 class VerifyIn(_In):
-    email: str = Field(min_length=3, max_length=254)
-    otp: str = Field(pattern=r"^\d{6}$", description="The 6-digit code from the e-mail")
+    email: Email
+    otp: str = Field(pattern=r"^[0-9]{6}$", description="The 6-digit code from the e-mail")
 
 
 class LoginIn(_In):
-    email: str = Field(min_length=3, max_length=254)
+    email: Email
     password: str = Field(min_length=1, max_length=128)
 
 
@@ -73,7 +96,7 @@ class UserOut(BaseModel):
 @bp.route(route="register", methods=["POST"])
 @http.endpoint("Create an account; a verification code is e-mailed in the background",
                body=RegisterIn, response=RegisteredOut, status=201, tags=TAGS,
-               errors=(409,))  # fmt: skip
+               errors=(409, 429))  # fmt: skip
 def register(req: func.HttpRequest) -> func.HttpResponse:
     body = http.parse_body(req, RegisterIn)
     user = container().accounts.register(body.email, body.password)
@@ -82,7 +105,7 @@ def register(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="resend-otp", methods=["POST"])
 @http.endpoint("Send a new code (202 whether or not the account exists)",
-               body=EmailIn, status=202, tags=TAGS)  # fmt: skip
+               body=EmailIn, status=202, tags=TAGS, errors=(429,))  # fmt: skip
 def resend_otp(req: func.HttpRequest) -> func.HttpResponse:
     body = http.parse_body(req, EmailIn)
     container().accounts.resend_otp(body.email)
@@ -100,7 +123,7 @@ def verify_email(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="login", methods=["POST"])
 @http.endpoint("Exchange e-mail and password for a bearer token", body=LoginIn,
-               response=TokenOut, tags=TAGS, errors=(401, 403))  # fmt: skip
+               response=TokenOut, tags=TAGS, errors=(401, 403, 429))  # fmt: skip
 def login(req: func.HttpRequest) -> func.HttpResponse:
     body = http.parse_body(req, LoginIn)
     token = container().accounts.login(body.email, body.password)

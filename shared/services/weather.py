@@ -43,7 +43,7 @@ log = get_logger("app.weather")
 MEMO_ENTRIES = 4096
 GEOCODE_TTL = timedelta(days=30)
 GEOCODE_MISS_TTL = timedelta(days=1)
-_KEY_UNSAFE = re.compile(r"[/\\#?\x00-\x1f\x7f]")
+_KEY_UNSAFE = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
 
 
 class CityNotFound(NotFound):
@@ -88,6 +88,8 @@ def split_city(city: str, country: str | None) -> tuple[str, str | None]:
     elif suffix and country is None:
         name = city  # a comma that is part of the name
     name = " ".join(name.split())
+    if not name and re.search(r"[^\s,]", city):
+        name = " ".join(city.split())  # ",FR" is no city in France: the whole is the name
     if not name:
         raise ValidationFailed("city is required", errors=[FieldError("city", "must not be blank")])
     return name, country.upper() if country else None
