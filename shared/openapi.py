@@ -151,6 +151,24 @@ class PathParameter:
 _PARAMETER = re.compile(r"^(?P<star>\*{0,2})(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<rest>.*)$", re.S)
 
 
+def _top_level_index(text: str, wanted: str) -> int:
+    """Index of the first ``wanted`` outside parentheses (and not escaped), or -1."""
+    depth = 0
+    escaped = False
+    for index, char in enumerate(text):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == wanted and depth == 0:
+            return index
+    return -1
+
+
 def _split_constraints(rest: str) -> list[str]:
     """``:int:min(1)`` -> ``["int", "min(1)"]``; colons inside parentheses stay."""
     parts: list[str] = []
@@ -237,8 +255,9 @@ def parse_route(route: str, prefix: str = "api") -> tuple[str, list[PathParamete
         if not match:
             raise TemplateError(f"segment {raw!r} of {route!r} is not a parameter")
         rest = match["rest"]
-        if "=" in rest and "(" not in rest.split("=", 1)[0]:
-            rest = rest.split("=", 1)[0]
+        default_at = _top_level_index(rest, "=")
+        if default_at >= 0:
+            rest = rest[:default_at]
         rest = rest.removesuffix("?")
         schema: dict[str, Any] = {"type": "string"}
         for spec in _split_constraints(rest):
@@ -464,7 +483,8 @@ def build_document(
                                 "properties": {
                                     "input": {
                                         "description": "the trigger's input: a string, or "
-                                        "any JSON value (passed on as its JSON text)"
+                                        "any JSON value but null (passed on as its JSON text)",
+                                        "type": ["string", "number", "boolean", "array", "object"],
                                     }
                                 },
                             }
