@@ -43,7 +43,7 @@ log = get_logger("app.weather")
 MEMO_ENTRIES = 4096
 GEOCODE_TTL = timedelta(days=30)
 GEOCODE_MISS_TTL = timedelta(days=1)
-_KEY_UNSAFE = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
+_KEY_UNSAFE = re.compile(r"[/\\#?\x00-\x1f\x7f]")
 
 
 class CityNotFound(NotFound):
