@@ -9,10 +9,21 @@
 - jobs completed per second end to end (16 clients POST 500 jobs through 1 and 2 local
   hosts that also run the queue trigger), for a kind with no storage I/O of its own and
   for one with two calls, each beside a bare send/receive/delete cycle on the same fresh
-  Azurite; medians of 3 such pairs (``--jobs``, ``--repeats``).
+  Azurite; medians of 3 such pairs (``--jobs``, ``--repeats``);
+- load (``--only load``): 50 concurrent clients, each a registered and verified account on
+  its own keep-alive connection, mixing signed-in weather lookups (10 cities, simulated
+  provider), history reads, job creation (scheduled a day ahead, so the queue worker
+  stays idle and the figure is the request path's) and job reads, for 60 s
+  (``--clients``, ``--duration``) through one local host with RATE_LIMITS_ENABLED=false:
+  requests/s, p50/p99, per-operation counts, 4xx, and errors (5xx and connection
+  failures; none allowed), beside one Azurite point read.
+
+``--only SECTION`` (repeatable) runs some sections alone: imports, health, weather,
+upstream, jobs, point, load (``python -m bench --only load --duration 15``).
 
 Everything runs on loopback against an in-memory Azurite started here and stopped after.
-Results are also written to bench/results/latest.json.
+Results are also written to bench/results/latest.json (``latest-<sections>.json`` with
+``--only``).
 """
 
 from __future__ import annotations
@@ -240,13 +251,176 @@ def _jobs_rate(
     return round(completed / elapsed, 1)
 
 
+LOAD_CITIES = ["London", "Paris", "Berlin", "Madrid", "Rome", "Vienna", "Prague", "Warsaw",
+               "Lisbon", "Dublin"]  # fmt: skip
+LOAD_MIX = ["weather"] * 8 + ["history"] * 4 + ["create_job"] * 3 + ["read_job"] * 5
+
+
+def _register_accounts(host: Any, outbox: Path, count: int) -> list[str]:
+    """Register, verify (the code from the outbox folder) and log in ``count`` accounts;
+    their bearer tokens."""
+    import email
+    import email.policy
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+    from email.message import EmailMessage
+
+    import requests
+
+    from shared.domain.accounts import code_from_email
+
+    password = "bench password 0123"  # noqa: S105 - throwaway accounts on a bench Azurite
+
+    def code_for(address: str) -> str:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for path in outbox.glob("*.eml"):
+                message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+                if isinstance(message, EmailMessage) and str(message["To"]) == address:
+                    code = code_from_email(message)
+                    if code:
+                        return code
+            time.sleep(0.2)
+        raise TimeoutError(f"no code for {address}")
+
+    def account(index: int) -> str:
+        address = f"load{index}-{uuid.uuid4().hex[:8]}@example.com"
+        with requests.Session() as session:
+            session.post(
+                f"{host.url}/api/register",
+                timeout=30,
+                json={"email": address, "password": password},
+            ).raise_for_status()
+            session.post(
+                f"{host.url}/api/verify-email",
+                timeout=30,
+                json={"email": address, "otp": code_for(address)},
+            ).raise_for_status()
+            login = session.post(f"{host.url}/api/login", timeout=30,
+                                 json={"email": address, "password": password})  # fmt: skip
+            login.raise_for_status()
+            return str(login.json()["access_token"])
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        return list(pool.map(account, range(count)))
+
+
+def bench_load(
+    azurite: Azurite, values: dict[str, str], clients: int, duration: float, point_reads: int
+) -> dict[str, Any]:
+    """``clients`` concurrent clients for ``duration`` s; see the module docstring."""
+    import random
+    import tempfile
+    import threading
+    from datetime import UTC, datetime, timedelta
+
+    import requests
+    from azure.data.tables import TableClient
+
+    from tests.support.host import FAST_QUEUE_SETTINGS, LocalHost
+
+    with tempfile.TemporaryDirectory(prefix="bench-outbox-") as outbox:
+        settings = {**values, **FAST_QUEUE_SETTINGS, "RATE_LIMITS_ENABLED": "false",
+                    "EMAIL_PROVIDER": "outbox", "EMAIL_OUTBOX_DIR": outbox}  # fmt: skip
+        with LocalHost(settings) as host:
+            tokens = _register_accounts(host, Path(outbox), clients)
+            later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+            samples: list[float] = []
+            counts: dict[str, int] = {op: 0 for op in set(LOAD_MIX)}
+            statuses: dict[str, int] = {}
+            failures: list[str] = []
+            lock = threading.Lock()
+            start = threading.Barrier(clients + 1)
+            stop_at: list[float] = []
+
+            def client(index: int) -> None:
+                chooser = random.Random(index)
+                auth = {"Authorization": f"Bearer {tokens[index]}"}
+                mine: list[str] = []
+                with requests.Session() as session:
+                    start.wait()
+                    while time.perf_counter() < stop_at[0]:
+                        op = chooser.choice(LOAD_MIX)
+                        if op == "read_job" and not mine:
+                            op = "create_job"
+                        began = time.perf_counter()
+                        try:
+                            if op == "weather":
+                                city = chooser.choice(LOAD_CITIES)
+                                r = session.get(f"{host.url}/api/weather", params={"city": city},
+                                                headers=auth, timeout=30)  # fmt: skip
+                            elif op == "history":
+                                r = session.get(f"{host.url}/api/history", headers=auth,
+                                                timeout=30)  # fmt: skip
+                            elif op == "create_job":
+                                r = session.post(f"{host.url}/api/jobs", headers=auth, timeout=30,
+                                                 json={"name": f"load {index}",
+                                                       "kind": "history.export",
+                                                       "scheduled_time": later})  # fmt: skip
+                                if r.status_code == 201:
+                                    mine.append(r.json()["id"])
+                            else:
+                                job_id = chooser.choice(mine)
+                                r = session.get(f"{host.url}/api/jobs/{job_id}", headers=auth,
+                                                timeout=30)  # fmt: skip
+                        except requests.RequestException as exc:
+                            with lock:
+                                failures.append(type(exc).__name__)
+                            continue
+                        elapsed = (time.perf_counter() - began) * 1000
+                        with lock:
+                            samples.append(elapsed)
+                            counts[op] += 1
+                            key = f"{r.status_code // 100}xx"
+                            statuses[key] = statuses.get(key, 0) + 1
+
+            threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+            for thread in threads:
+                thread.start()
+            stop_at.append(time.perf_counter() + duration)
+            began = time.perf_counter()
+            start.wait()
+            for thread in threads:
+                thread.join(duration + 120)
+            wall = time.perf_counter() - began
+
+    table = TableClient.from_connection_string(azurite.connection_string, "benchpoint")
+    with contextlib.suppress(Exception):
+        table.create_table()
+    table.upsert_entity({"PartitionKey": "p", "RowKey": "r", "value": 1})
+    point = _summary(timed(lambda: table.get_entity("p", "r"), point_reads, 20))
+    total = sum(counts.values())
+    return {
+        "clients": clients,
+        "duration_s": round(wall, 1),
+        "requests": total,
+        "requests_per_second": round(total / wall, 1),
+        "latency": _summary(samples) if samples else {},
+        "by_operation": counts,
+        "status_classes": statuses,
+        "errors": {
+            "5xx": statuses.get("5xx", 0),
+            "connection_failures": len(failures),
+            "kinds": sorted(set(failures)),
+        },
+        "azurite_point_read": point,
+    }
+
+
+SECTIONS = ("imports", "health", "weather", "upstream", "jobs", "point", "load")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Print performance figures as JSON.")
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--imports", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3, help="bare/jobs pairs per figure")
+    parser.add_argument("--clients", type=int, default=50, help="load: concurrent clients")
+    parser.add_argument("--duration", type=float, default=60.0, help="load: seconds")
+    parser.add_argument("--only", action="append", choices=SECTIONS, help="run only these sections")
     args = parser.parse_args(argv)
+    run = set(args.only or SECTIONS)
 
     import requests
     from azure.data.tables import TableClient
@@ -268,18 +442,19 @@ def main(argv: list[str] | None = None) -> int:
             "WEATHER_PROVIDER": "simulated",
             "PYTHONDONTWRITEBYTECODE": "",
         })  # fmt: skip
-        # Compile bytecode once so every run measures imports, not compilation.
-        subprocess.run([sys.executable, "-m", "compileall", "-q", "shared", "functions",
-                        "function_app.py"], cwd=ROOT, check=False)  # fmt: skip
-        results["cold_import"] = {
-            "function_app": cold_import("function_app", env, args.imports),
-            "azure.functions": cold_import("azure.functions", env, args.imports),
-        }
-        results["cold_import"]["added_by_app_ms"] = round(
-            results["cold_import"]["function_app"]["median_ms"]
-            - results["cold_import"]["azure.functions"]["median_ms"],
-            1,
-        )
+        if "imports" in run:
+            # Compile bytecode once so every run measures imports, not compilation.
+            subprocess.run([sys.executable, "-m", "compileall", "-q", "shared", "functions",
+                            "function_app.py"], cwd=ROOT, check=False)  # fmt: skip
+            results["cold_import"] = {
+                "function_app": cold_import("function_app", env, args.imports),
+                "azure.functions": cold_import("azure.functions", env, args.imports),
+            }
+            results["cold_import"]["added_by_app_ms"] = round(
+                results["cold_import"]["function_app"]["median_ms"]
+                - results["cold_import"]["azure.functions"]["median_ms"],
+                1,
+            )
 
         values = {
             **TIMERS_OFF,
@@ -287,32 +462,46 @@ def main(argv: list[str] | None = None) -> int:
             "AUTH_SIGNING_KEY": env["AUTH_SIGNING_KEY"],
             "WEATHER_PROVIDER": "simulated",
         }
-        with LocalHost(values) as host, requests.Session() as session:
-            url = f"{host.url}/api/health"
+        if "health" in run:
+            with LocalHost(values) as host, requests.Session() as session:
+                url = f"{host.url}/api/health"
 
-            def health() -> None:
-                response = session.get(url, timeout=10)
-                response.raise_for_status()
+                def health() -> None:
+                    response = session.get(url, timeout=10)
+                    response.raise_for_status()
 
-            results["health_via_local_host"] = _summary(timed(health, args.requests, 20))
+                results["health_via_local_host"] = _summary(timed(health, args.requests, 20))
 
-        with LocalHost(values) as host, requests.Session() as session:
-            results["weather_cached_via_local_host"] = bench_weather(host, session, args.requests)
-        results["weather_upstream_requests"] = bench_upstream(azurite)
-        results["jobs"] = bench_jobs(values, args.jobs, args.repeats)
+        if "weather" in run:
+            with LocalHost(values) as host, requests.Session() as session:
+                results["weather_cached_via_local_host"] = bench_weather(
+                    host, session, args.requests
+                )
+        if "upstream" in run:
+            results["weather_upstream_requests"] = bench_upstream(azurite)
+        if "jobs" in run:
+            results["jobs"] = bench_jobs(values, args.jobs, args.repeats)
+        if "load" in run:
+            results["load"] = bench_load(
+                azurite, values, args.clients, args.duration, args.requests
+            )
 
-        table = TableClient.from_connection_string(azurite.connection_string, "benchpoint")
-        table.create_table()
-        table.upsert_entity({"PartitionKey": "p", "RowKey": "r", "value": 1})
-        results["azurite_point_read"] = _summary(
-            timed(lambda: table.get_entity("p", "r"), args.requests, 20)
-        )
+        if "point" in run:
+            table = TableClient.from_connection_string(azurite.connection_string, "benchpoint")
+            with contextlib.suppress(Exception):
+                table.create_table()
+            table.upsert_entity({"PartitionKey": "p", "RowKey": "r", "value": 1})
+            results["azurite_point_read"] = _summary(
+                timed(lambda: table.get_entity("p", "r"), args.requests, 20)
+            )
 
     output = json.dumps(results, indent=2)
     print(output)
     target = ROOT / "bench" / "results"
     target.mkdir(parents=True, exist_ok=True)
-    (target / "latest.json").write_text(output + "\n", encoding="utf-8")
+    # A partial run (--only) does not replace the figures of a full one.
+    name = "latest.json" if not args.only else f"latest-{'-'.join(sorted(run))}.json"
+    (target / name).write_text(output + "\n", encoding="utf-8")
     return 0
 
 

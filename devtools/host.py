@@ -7,8 +7,16 @@ the metadata ``app.get_functions()`` gives:
 
 - settings from ``local.settings.json`` "Values" (the environment wins); exit code 2 with a
   clear message when the file is missing or invalid;
-- HTTP triggers under the host.json route prefix, with ASP.NET route templates and
-  precedence (see ``routing``), on a thread pool (``PYTHON_THREADPOOL_THREAD_COUNT``);
+- HTTP triggers under the host.json route prefix, with ASP.NET route templates chosen by
+  the real host's rules, not ASP.NET precedence: functions in name order, first match wins;
+  ``admin``/``runtime`` templates and duplicate routes refused at load (see ``routing``);
+  a method or path no route takes is a 404 with an empty body, as the host answers it;
+- ``Host.CORS`` / ``Host.CORSCredentials`` (or ``--cors`` / ``--cors-credentials``) as
+  ``func start`` applies them (see ``cors``);
+- ``extensions.http.maxConcurrentRequests`` / ``maxOutstandingRequests`` of host.json as
+  the host's throttle applies them (beyond the first, requests wait; beyond the second,
+  429), and a listen backlog of 512 so that bursts of connections queue, never reset;
+- functions run on a thread pool (``PYTHON_THREADPOOL_THREAD_COUNT``);
 - queue triggers polled from Storage, timer triggers on NCRONTAB (see ``triggers``);
 - ``POST /admin/functions/{name}`` running a non-HTTP function now (202);
 - JSON log lines: one per invocation, and the app's own records;
@@ -21,11 +29,13 @@ the same app.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import ipaddress
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -44,6 +54,7 @@ import azure.functions as func
 from azure.functions.queue import QueueMessage
 
 from devtools import jsonlog
+from devtools.cors import CorsConfigError, CorsPolicy
 from devtools.functions import FunctionSpec, IndexingError, Invoker, index_functions
 from devtools.hostconfig import (
     ConfigError,
@@ -53,7 +64,7 @@ from devtools.hostconfig import (
     load_local_settings,
 )
 from devtools.ncrontab import ScheduleError, parse_schedule
-from devtools.routing import RouteTable, RouteTemplateError
+from devtools.routing import RouteTable, RouteTemplateError, order_key
 from devtools.triggers import QueueListener, TimerRunner
 
 log = logging.getLogger("host")
@@ -61,6 +72,12 @@ log = logging.getLogger("host")
 DEFAULT_PORT = 7071
 EXIT_CONFIG = 2
 MAX_BODY_BYTES = 100 * 1024 * 1024  # the Functions host's request size limit
+# Kestrel keeps accepting under a burst (its backlog is the OS's, 512 by default in .NET);
+# Python's default listen backlog of 5 resets connections beyond it.
+LISTEN_BACKLOG = 512
+# An HTTP method is an RFC 9110 token; Kestrel answers 400 to anything else.
+_METHOD_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+EMPTY: tuple[int, dict[str, str], bytes] = (404, {}, b"")
 
 
 def _problem(status: int, title: str, detail: str) -> tuple[int, dict[str, str], bytes]:
@@ -76,20 +93,38 @@ def _problem(status: int, title: str, detail: str) -> tuple[int, dict[str, str],
 
 
 class FunctionsHost:
-    def __init__(self, app: Any, config: HostConfig, settings: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        app: Any,
+        config: HostConfig,
+        settings: Mapping[str, str],
+        cors: CorsPolicy | None = None,
+    ) -> None:
         self.config = config
         self.settings = settings
+        self.cors = cors
         self.specs = {spec.name.lower(): spec for spec in index_functions(app)}
-        self.routes: RouteTable[FunctionSpec] = RouteTable()
-        prefix = f"{config.route_prefix}/" if config.route_prefix else ""
-        for spec in self.specs.values():
+        self.routes: RouteTable[FunctionSpec] = RouteTable(prefix=config.route_prefix)
+        # Validated in name order, as the host does, so that a conflict names the function
+        # that keeps the route. The host would load the others and leave this one in error
+        # (its route then answers 404); this host refuses to start, so that CI sees it.
+        for spec in sorted(self.specs.values(), key=lambda s: order_key(s.name)):
             if spec.trigger != "http":
                 continue
-            template = spec.binding.get("route") or spec.name
             try:
-                self.routes.add(prefix + template.strip("/"), spec.binding.get("methods"), spec)
+                self.routes.add(
+                    spec.name, spec.binding.get("route"), spec.binding.get("methods"), spec
+                )
             except RouteTemplateError as exc:
-                raise IndexingError(f"function {spec.name!r}: {exc}") from exc
+                raise IndexingError(f"The '{spec.name}' function is in error: {exc}") from exc
+        limits = config.http
+        self._http_slots = (
+            threading.BoundedSemaphore(limits.max_concurrent_requests)
+            if limits.max_concurrent_requests > 0
+            else None
+        )
+        self._outstanding = 0
+        self._outstanding_lock = threading.Lock()
         threads = settings.get("PYTHON_THREADPOOL_THREAD_COUNT")
         self.invoker = Invoker(
             max_workers=int(threads) if threads else None, timeout=config.function_timeout
@@ -132,6 +167,25 @@ class FunctionsHost:
         base_url: str,
         remote: str = "127.0.0.1",
     ) -> tuple[int, dict[str, str], bytes]:
+        if self.cors is None:
+            return self._route(method, target, headers, body, base_url, remote)
+        preflight, cors_headers = self.cors.headers(method, headers)
+        if preflight:  # answered by the CORS middleware, before routing, on any path
+            return 204, cors_headers, b""
+        status, response_headers, payload = self._route(
+            method, target, headers, body, base_url, remote
+        )
+        return status, {**response_headers, **cors_headers}, payload
+
+    def _route(
+        self,
+        method: str,
+        target: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        base_url: str,
+        remote: str,
+    ) -> tuple[int, dict[str, str], bytes]:
         split = urlsplit(target)
         path = split.path
         if path.rstrip("/").lower().startswith("/admin/functions/") and method == "POST":
@@ -140,10 +194,16 @@ class FunctionsHost:
             return self._admin_invoke(path.rstrip("/").split("/")[-1], body)
         match, path_matched = self.routes.resolve(path, method)
         if match is None:
-            detail = (
-                f"{method} is not allowed on {path}" if path_matched else f"no route for {path}"
-            )
-            return _problem(404, "Not Found", detail)
+            # The host's routing answers 404 with an empty body both for a path no template
+            # matches and for a method no matching route accepts (not 405; see routing).
+            log.info(
+                "No function for %s %s",
+                method,
+                path,
+                extra={"event": "http.no_route", "method": method, "path": path,
+                       "path_matched": path_matched},
+            )  # fmt: skip
+            return EMPTY
         spec = match.route.target
         params: dict[str, str] = {}
         for key, value in parse_qsl(split.query, keep_blank_values=True):
@@ -157,10 +217,32 @@ class FunctionsHost:
             route_params=match.params,
             body=body,
         )
-        outcome = self.invoker.invoke(spec, request, {"method": method, "path": path})
+        if not self._enter_throttle():
+            return 429, {}, b""  # HttpThrottleMiddleware.RejectRequest: 429, no body
+        try:
+            outcome = self.invoker.invoke(spec, request, {"method": method, "path": path})
+        finally:
+            self._leave_throttle()
         if not outcome.succeeded:
             return 500, {"Content-Length": "0"}, b""
         return self._http_response(spec, outcome.value)
+
+    def _enter_throttle(self) -> bool:
+        """Take a place in the queue of function requests and wait for a running slot."""
+        limit = self.config.http.max_outstanding_requests
+        with self._outstanding_lock:
+            if 0 < limit <= self._outstanding:
+                return False
+            self._outstanding += 1
+        if self._http_slots is not None:
+            self._http_slots.acquire()
+        return True
+
+    def _leave_throttle(self) -> None:
+        if self._http_slots is not None:
+            self._http_slots.release()
+        with self._outstanding_lock:
+            self._outstanding -= 1
 
     @staticmethod
     def _http_response(spec: FunctionSpec, value: Any) -> tuple[int, dict[str, str], bytes]:
@@ -217,9 +299,8 @@ class FunctionsHost:
     def serve(self, host: str, port: int) -> None:
         """Bind, start triggers, block until a stop signal, then shut down gracefully."""
         handler = _make_handler(self)
-        self.server = ThreadingHTTPServer((host, port), handler)
+        self.server = _Server((host, port), handler)
         self.bound_address = f"{host}:{port}"
-        self.server.daemon_threads = True
         for listener in self.listeners.values():
             listener.start()
         for timer in self.timers.values():
@@ -284,6 +365,11 @@ class FunctionsHost:
         print("\n".join(lines), flush=True)
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = LISTEN_BACKLOG
+    daemon_threads = True
+
+
 def _make_handler(host: FunctionsHost) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -318,6 +404,9 @@ def _make_handler(host: FunctionsHost) -> type[BaseHTTPRequestHandler]:
             return self.rfile.read(length) if length else b""
 
         def _dispatch(self) -> None:
+            if not _METHOD_TOKEN.fullmatch(self.command):
+                self._send(400, {}, b"", close=True)
+                return
             if not host.enter_request():
                 self._send(503, {"Retry-After": "1"}, b"", close=True)
                 return
@@ -367,6 +456,24 @@ def _make_handler(host: FunctionsHost) -> type[BaseHTTPRequestHandler]:
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
 
+        def __getattr__(self, name: str) -> Any:
+            # Any other method (TRACE, PROPFIND, ...) goes through routing like the rest,
+            # as with Kestrel; BaseHTTPRequestHandler would answer 501 with an HTML page.
+            if name.startswith("do_"):
+                return self._dispatch
+            raise AttributeError(name)
+
+        def send_error(
+            self, code: int, message: str | None = None, explain: str | None = None
+        ) -> None:
+            # A request the server cannot parse (bad request line, headers too long...):
+            # Kestrel answers the status with an empty body and closes; no HTML page.
+            self.close_connection = True
+            # An unparsed request line leaves HTTP/0.9, which would suppress the status line.
+            self.request_version = "HTTP/1.1"
+            with contextlib.suppress(OSError):
+                self._send(code, {}, b"", close=True)
+
         def log_message(self, format: str, *args: Any) -> None:
             pass  # one log line per invocation is written by the invoker
 
@@ -393,6 +500,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app", default="function_app", help="module defining the FunctionApp")
     parser.add_argument("--settings", default="local.settings.json", type=Path)
     parser.add_argument("--script-root", default=".", type=Path, help="folder with host.json")
+    parser.add_argument(
+        "--cors", default=None, help="comma-separated CORS origins (default: Host.CORS)"
+    )
+    parser.add_argument(
+        "--cors-credentials",
+        default=None,
+        choices=["true", "false"],
+        help="allow credentials on CORS requests (default: Host.CORSCredentials)",
+    )
     args = parser.parse_args(argv)
 
     jsonlog.configure()
@@ -403,12 +519,23 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return EXIT_CONFIG
-    port = args.port or int(document.get("Host", {}).get("LocalHttpPort") or DEFAULT_PORT)
+    host_section = document.get("Host", {})
+    port = args.port or int(host_section.get("LocalHttpPort") or DEFAULT_PORT)
+    try:
+        cors = CorsPolicy.from_setting(
+            args.cors if args.cors is not None else host_section.get("CORS"),
+            args.cors_credentials
+            if args.cors_credentials is not None
+            else host_section.get("CORSCredentials", False),
+        )
+    except CorsConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_CONFIG
 
     sys.path.insert(0, str(args.script_root.resolve()))
     try:
         app = _load_app(args.app)
-        host = FunctionsHost(app, config, dict(os.environ))
+        host = FunctionsHost(app, config, dict(os.environ), cors)
     except IndexingError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -124,10 +124,24 @@ class QueueOptions:
 
 
 @dataclass(frozen=True)
+class HttpLimits:
+    """``extensions.http`` limits, applied as the host's HttpThrottleMiddleware does
+    (azure-webjobs-sdk-extensions, Middleware/HttpThrottleMiddleware.cs): a queue in
+    front of the functions runs at most ``max_concurrent_requests`` at once and holds
+    the rest, waiting; only when ``max_outstanding_requests`` is set (running plus
+    waiting) is a request beyond it refused, with 429. -1 is unbounded (the default
+    outside the Consumption plan and under ``func start``)."""
+
+    max_concurrent_requests: int = -1
+    max_outstanding_requests: int = -1
+
+
+@dataclass(frozen=True)
 class HostConfig:
     route_prefix: str = "api"
     function_timeout: float = 300.0
     queues: QueueOptions = QueueOptions()
+    http: HttpLimits = HttpLimits()
 
 
 def load_host_config(path: Path, environ: Mapping[str, str] | None = None) -> HostConfig:
@@ -169,8 +183,23 @@ def load_host_config(path: Path, environ: Mapping[str, str] | None = None) -> Ho
         raise ConfigError(f"{path}: queues.messageEncoding must be 'base64' or 'none'")
     prefix = _get(document, "extensions", "http", "routePrefix", default="api")
     timeout = _get(document, "functionTimeout", default="00:05:00")
+    try:
+        limits = HttpLimits(
+            max_concurrent_requests=int(
+                _get(document, "extensions", "http", "maxConcurrentRequests", default=-1)
+            ),
+            max_outstanding_requests=int(
+                _get(document, "extensions", "http", "maxOutstandingRequests", default=-1)
+            ),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: invalid http settings: {exc}") from exc
+    for name, value in vars(limits).items():
+        if value == 0 or value < -1:
+            raise ConfigError(f"{path}: http {name} must be -1 (unbounded) or at least 1")
     return HostConfig(
         route_prefix=str(prefix).strip("/"),
         function_timeout=parse_timespan(timeout) if timeout not in (None, "-1") else 3600.0,
         queues=options,
+        http=limits,
     )

@@ -1,12 +1,27 @@
-"""Route templates as the Functions host reads them (ASP.NET Core attribute routing).
+"""Route templates and route selection exactly as the Azure Functions host applies them.
 
-Supported: literal segments, ``{name}``, optional ``{name?}``, defaults ``{name=value}``,
-constraints ``{id:int}`` / ``{id:int:min(1)}`` / ``{slug:regex(^[a-z]+$)}``, and a trailing
-catch-all ``{*rest}``. Literal matching is case-insensitive, as in ASP.NET.
+Templates use ASP.NET Core attribute-routing syntax (the host hands them to ASP.NET's
+``TemplateParser``): literal segments, ``{name}``, optional ``{name?}``, defaults
+``{name=value}``, constraints ``{id:int}`` / ``{id:int:min(1)}`` / ``{slug:regex(^[a-z]+$)}``,
+a trailing catch-all ``{*rest}``; braces inside a parameter are escaped by doubling them
+(``{id:regex(^[0-9]{{13}}$)}``), as in ASP.NET. Literal matching is case-insensitive.
 
-Precedence follows ASP.NET's inbound route precedence: segment by segment, a literal beats
-a constrained parameter, which beats a plain parameter, which beats a catch-all; ties go
-to the template with more segments, then alphabetically (so the order is deterministic).
+Selection is NOT ASP.NET's route precedence. The host adds one route per HTTP function to a
+``RouteCollection`` in function-name order (case-insensitively) and the first route whose
+template, constraints and method constraint all match wins
+(azure-functions-host issues #9876, #3153 and #6062; MicrosoftDocs/azure-docs #11755; the
+unmerged precedence fix is azure-webjobs-sdk-extensions PR #842). A method no matching route
+accepts (GET on a POST-only route, HEAD on a GET route, TRACE anywhere) falls through the
+collection like an unknown path: the host answers 404 with an empty body, not 405
+(azure-functions-host issues #10098 and #11625).
+
+At load the host refuses (``ScriptHost.ValidateHttpFunction`` / ``HttpRoutesConflict``):
+- a template that, trimmed of ``/`` and lower-cased, *starts with* ``admin`` or ``runtime``
+  (a string prefix: ``administration/x`` is refused too): "The specified route conflicts
+  with one or more built in routes.";
+- a template equal (case-insensitively, trimmed of ``/``) to another function's whose
+  methods intersect (no methods = every method): "The route specified conflicts with the
+  route defined by function '<name>'.".
 """
 
 from __future__ import annotations
@@ -134,6 +149,20 @@ def _split_constraints(rest: str) -> list[str]:
     return parts
 
 
+def _unescape_braces(text: str, template: str) -> str:
+    """Inside a parameter ``{{`` and ``}}`` stand for ``{`` and ``}``; a lone brace is an
+    error, as in ASP.NET ("In a route parameter, '{' and '}' must be escaped with '{{' and
+    '}}'")."""
+    if text.replace("{{", "").replace("}}", "").count("{") or text.replace("{{", "").replace(
+        "}}", ""
+    ).count("}"):
+        raise RouteTemplateError(
+            f"In a route parameter, '{{' and '}}' must be escaped with '{{{{' and '}}}}' "
+            f"(route {template!r})"
+        )
+    return text.replace("{{", "{").replace("}}", "}")
+
+
 @dataclass(frozen=True)
 class Segment:
     literal: str | None = None
@@ -142,15 +171,6 @@ class Segment:
     default: str | None = None
     catch_all: bool = False
     constraints: tuple[Callable[[str], bool], ...] = ()
-
-    @property
-    def rank(self) -> int:
-        """Lower wins (ASP.NET inbound precedence digits)."""
-        if self.literal is not None:
-            return 1
-        if self.catch_all:
-            return 5
-        return 3 if self.constraints else 4
 
     def accepts(self, value: str) -> bool:
         return all(check(value) for check in self.constraints)
@@ -179,7 +199,7 @@ def parse_template(template: str) -> tuple[Segment, ...]:
         if name.lower() in names:
             raise RouteTemplateError(f"parameter {name!r} appears twice in route {template!r}")
         names.add(name.lower())
-        rest = match["rest"]
+        rest = _unescape_braces(match["rest"], template)
         default = None
         optional = False
         if "=" in rest and "(" not in rest.split("=", 1)[0]:
@@ -208,19 +228,31 @@ def parse_template(template: str) -> tuple[Segment, ...]:
     return tuple(segments)
 
 
+RESERVED_PREFIXES = ("admin", "runtime")
+BUILT_IN_CONFLICT = "The specified route conflicts with one or more built in routes."
+
+
+def order_key(function_name: str) -> str:
+    """The host's order of HTTP functions: by name, case-insensitively.
+
+    For names of ASCII letters and digits every case-insensitive comparer agrees; whether
+    ``_`` sorts before letters (lower-casing) or after them (upper-casing, as .NET's
+    OrdinalIgnoreCase does) was not established from the host's source, so the app's routes
+    are written to be disjoint, and tests/unit/test_api_routes.py checks that they resolve
+    the same under either order."""
+    return function_name.lower()
+
+
 @dataclass(frozen=True)
 class Route(Generic[T]):
-    template: str
-    segments: tuple[Segment, ...]
+    name: str  # the function's name: the host's order
+    template: str  # as the function declares it (without the route prefix)
+    segments: tuple[Segment, ...]  # of the prefixed template
     methods: frozenset[str] | None  # None: every method
     target: T
 
-    def precedence(self) -> tuple[tuple[int, ...], int, str]:
-        return (
-            tuple(segment.rank for segment in self.segments),
-            -len(self.segments),
-            self.template.lower(),
-        )
+    def accepts_method(self, method: str) -> bool:
+        return self.methods is None or method.upper() in self.methods
 
     def match(self, parts: list[str]) -> dict[str, str] | None:
         values: dict[str, str] = {}
@@ -262,31 +294,63 @@ class RouteMatch(Generic[T]):
 
 @dataclass
 class RouteTable(Generic[T]):
-    """Routes in precedence order; ``resolve`` gives the first that matches path and method."""
+    """The HTTP functions of an app, in the host's order; ``resolve`` gives the first route
+    whose template and method match, as the host's RouteCollection does."""
 
+    prefix: str = "api"
     routes: list[Route[T]] = field(default_factory=list)
 
-    def add(self, template: str, methods: Iterable[str] | None, target: T) -> Route[T]:
+    def add(
+        self,
+        name: str,
+        template: str | None,
+        methods: Iterable[str] | None,
+        target: T,
+        order: Callable[[str], str] = order_key,
+    ) -> Route[T]:
+        """Validate as the host does at load (RouteTemplateError with its message), then
+        insert in function-name order."""
+        declared = (template or "").strip().strip("/") or name  # no route: the name
+        if declared.lower().startswith(RESERVED_PREFIXES):
+            raise RouteTemplateError(BUILT_IN_CONFLICT)
+        method_set = frozenset(m.upper() for m in methods) if methods else None
+        for other in self.routes:
+            if other.name.lower() == name.lower():
+                raise RouteTemplateError(
+                    f"The function or proxy name '{name}' must be unique within the function app."
+                )
+            same_template = other.template.lower() == declared.lower()
+            overlap = (
+                method_set is None or other.methods is None or bool(method_set & other.methods)
+            )
+            if same_template and overlap:
+                raise RouteTemplateError(
+                    f"The route specified conflicts with the route defined by function "
+                    f"'{other.name}'."
+                )
+        full = f"{self.prefix.strip('/')}/{declared}" if self.prefix.strip("/") else declared
         route = Route(
-            template=template.strip("/"),
-            segments=parse_template(template),
-            methods=frozenset(m.upper() for m in methods) if methods else None,
+            name=name,
+            template=declared,
+            segments=parse_template(full),
+            methods=method_set,
             target=target,
         )
         self.routes.append(route)
-        self.routes.sort(key=Route.precedence)
+        self.routes.sort(key=lambda r: order(r.name))
         return route
 
     def resolve(self, path: str, method: str) -> tuple[RouteMatch[T] | None, bool]:
-        """(match, path_matched): ``path_matched`` is True when a route matched the path
-        but not the method (the host answers 404 either way; logs say which)."""
+        """(match, path_matched): the first route, in function-name order, whose template
+        and methods match. ``path_matched`` is True when some template matched the path
+        but no route took the method (the host answers 404 either way; logs say which)."""
         parts = split_path(path)
         path_matched = False
         for route in self.routes:
             params = route.match(parts)
             if params is None:
                 continue
-            if route.methods is not None and method.upper() not in route.methods:
+            if not route.accepts_method(method):
                 path_matched = True
                 continue
             return RouteMatch(route, params), path_matched

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared import http
 from shared.container import container
+from shared.routes import USER_ID
 from shared.services.accounts import OTP_QUEUE
 
 bp = func.Blueprint()
@@ -67,6 +68,11 @@ class PlanIn(_In):
     plan: Literal["basic", "premium"]
 
 
+class UsersQuery(_In):
+    limit: int = Field(20, ge=1, le=100)
+    cursor: str | None = None
+
+
 class RegisteredOut(BaseModel):
     id: str
     email: str
@@ -91,6 +97,19 @@ class UserOut(BaseModel):
     plan: Literal["basic", "premium"]
     is_admin: bool
     created_at: datetime
+
+
+class UserListed(BaseModel):
+    id: str
+    email: str
+    email_verified: bool
+    plan: Literal["basic", "premium"]
+    created_at: datetime
+
+
+class UserPage(BaseModel):
+    items: list[UserListed]
+    next_cursor: str | None
 
 
 @bp.route(route="register", methods=["POST"])
@@ -141,7 +160,17 @@ def me(req: func.HttpRequest) -> func.HttpResponse:
     return http.ok(container().accounts.me(user))
 
 
-@bp.route(route="admin/users/{user_id}/plan", methods=["PUT"])
+@bp.route(route="users", methods=["GET"])
+@http.endpoint("List users, newest first (administrators only)", query=UsersQuery,
+               response=UserPage, auth=True, tags=TAGS, errors=(403,))  # fmt: skip
+def list_users(req: func.HttpRequest) -> func.HttpResponse:
+    user = http.authenticate(req)
+    query = http.parse_query(req, UsersQuery)
+    return http.ok(container().accounts.list_users(user, query.limit, query.cursor))
+
+
+# Not admin/users/...: the Functions host refuses templates that begin with "admin".
+@bp.route(route=f"users/{USER_ID}/plan", methods=["PUT"])
 @http.endpoint("Change a user's plan (administrators only)", body=PlanIn,
                response=UserOut, auth=True, tags=TAGS, errors=(403, 404))  # fmt: skip
 def set_plan(req: func.HttpRequest) -> func.HttpResponse:

@@ -23,6 +23,7 @@ from shared import http
 from shared.container import container
 from shared.domain.currencies import ISO_4217
 from shared.domain.text import Line, Text
+from shared.routes import BID_ID, JOB_ID
 from shared.services import jobs
 from shared.services.job_kinds import KINDS
 
@@ -259,8 +260,8 @@ def _page(items: list[Any], cursor: str | None) -> dict[str, Any]:
 def create_job(req: func.HttpRequest) -> func.HttpResponse:
     user = http.authenticate(req)
     body = http.parse_body(req, JobIn)
-    job = jobs.create(
-        container(), user, name=body.name, description=body.description, kind=body.kind,
+    job = container().job_service.create(
+        user, name=body.name, description=body.description, kind=body.kind,
         params=body.params, scheduled_time=body.scheduled_time,
     )  # fmt: skip
     return http.created(job.to_public(), location=f"/api/jobs/{job.id}")
@@ -307,45 +308,46 @@ def list_assigned_jobs(req: func.HttpRequest) -> func.HttpResponse:
 @http.endpoint("Counts of own jobs by status", response=SummaryOut, auth=True, tags=TAGS)
 def job_summary(req: func.HttpRequest) -> func.HttpResponse:
     user = http.authenticate(req)
-    return http.ok(jobs.summary(container(), user))
+    return http.ok(container().job_service.summary(user))
 
 
-@bp.route(route="jobs/{job_id}", methods=["GET"])
+@bp.route(route=f"jobs/{JOB_ID}", methods=["GET"])
 @http.endpoint("A job (owner, assignee, or anyone while open for bids)", response=JobOut,
                auth=True, tags=TAGS, errors=(404,))  # fmt: skip
 def get_job(req: func.HttpRequest) -> func.HttpResponse:
     user = http.authenticate(req)
-    return http.ok(jobs.get(container(), user, req.route_params["job_id"]).to_public())
+    return http.ok(container().job_service.get(user, req.route_params["job_id"]).to_public())
 
 
-@bp.route(route="jobs/{job_id}", methods=["PATCH"])
+@bp.route(route=f"jobs/{JOB_ID}", methods=["PATCH"])
 @http.endpoint("Change a pending job", body=JobPatch, response=JobOut, auth=True,
                tags=TAGS, errors=(403, 404, 409))  # fmt: skip
 def edit_job(req: func.HttpRequest) -> func.HttpResponse:
     user = http.authenticate(req)
     body = http.parse_body(req, JobPatch)
     changes = {name: getattr(body, name) for name in body.model_fields_set}
-    job = jobs.edit(container(), user, req.route_params["job_id"], changes)
+    job = container().job_service.edit(user, req.route_params["job_id"], changes)
     return http.ok(job.to_public())
 
 
-@bp.route(route="jobs/{job_id}", methods=["DELETE"])
+@bp.route(route=f"jobs/{JOB_ID}", methods=["DELETE"])
 @http.endpoint("Cancel a pending job", response=JobOut, auth=True, tags=TAGS,
                errors=(403, 404, 409))  # fmt: skip
 def cancel_job(req: func.HttpRequest) -> func.HttpResponse:
     user = http.authenticate(req)
-    return http.ok(jobs.cancel(container(), user, req.route_params["job_id"]).to_public())
+    job = container().job_service.cancel(user, req.route_params["job_id"])
+    return http.ok(job.to_public())
 
 
-@bp.route(route="jobs/{job_id}/result", methods=["GET"])
+@bp.route(route=f"jobs/{JOB_ID}/result", methods=["GET"])
 @http.endpoint("The result of a finished job", response=ResultOut, auth=True, tags=TAGS,
                errors=(404, 409))  # fmt: skip
 def job_result(req: func.HttpRequest) -> func.HttpResponse:
     user = http.authenticate(req)
-    return http.ok(jobs.result(container(), user, req.route_params["job_id"]))
+    return http.ok(container().job_service.result(user, req.route_params["job_id"]))
 
 
-@bp.route(route="jobs/{job_id}/bids", methods=["POST"])
+@bp.route(route=f"jobs/{JOB_ID}/bids", methods=["POST"])
 @http.endpoint("Bid on an open job", body=BidIn, response=BidOut, status=201, auth=True,
                tags=TAGS, errors=(403, 404, 409, 429),
                links={"list_bids": {"job_id": "$response.body#/job_id"},
@@ -354,48 +356,56 @@ def job_result(req: func.HttpRequest) -> func.HttpResponse:
 def place_bid(req: func.HttpRequest) -> func.HttpResponse:
     user = http.authenticate(req)
     body = http.parse_body(req, BidIn)
-    bid = jobs.place_bid(
-        container(), user, req.route_params["job_id"],
+    bid = container().job_service.place_bid(
+        user, req.route_params["job_id"],
         jobs.BidInput(body.comment, body.proposed_deadline, body.fee.amount, body.fee.currency),
     )  # fmt: skip
     return http.created(bid.to_public())
 
 
-@bp.route(route="jobs/{job_id}/bids", methods=["GET"])
-@http.endpoint("Bids on a job: all for the owner, own ones for a bidder", response=BidPage,
-               auth=True, tags=TAGS, errors=(404,),
+@bp.route(route=f"jobs/{JOB_ID}/bids", methods=["GET"])
+@http.endpoint("Bids on a job, in the order placed: all for the owner, own ones for a bidder",
+               query=PageQuery, response=BidPage, auth=True, tags=TAGS, errors=(404,),
                links={"accept_bid": {"job_id": "$request.path.job_id",
                                      "bid_id": "$response.body#/items/0/id"}})  # fmt: skip
 def list_bids(req: func.HttpRequest) -> func.HttpResponse:
     user = http.authenticate(req)
-    bids = jobs.list_bids(container(), user, req.route_params["job_id"])
-    return http.ok(_page(bids, None))
+    query = http.parse_query(req, PageQuery)
+    bids, cursor = container().job_service.list_bids(
+        user, req.route_params["job_id"], query.limit, query.cursor
+    )
+    return http.ok(_page(bids, cursor))
 
 
-@bp.route(route="jobs/{job_id}/bids/{bid_id}/accept", methods=["POST"])
+@bp.route(route=f"jobs/{JOB_ID}/bids/{BID_ID}/accept", methods=["POST"])
 @http.endpoint("Accept a bid: the bidder becomes the assignee", response=JobOut,
                auth=True, tags=TAGS, errors=(403, 404, 409))  # fmt: skip
 def accept_bid(req: func.HttpRequest) -> func.HttpResponse:
     user = http.authenticate(req)
-    job = jobs.accept_bid(container(), user, req.route_params["job_id"], req.route_params["bid_id"])
+    job = container().job_service.accept_bid(
+        user, req.route_params["job_id"], req.route_params["bid_id"]
+    )
     return http.ok(job.to_public())
 
 
 @bp.queue_trigger(arg_name="msg", queue_name=jobs.JOBS_QUEUE, connection="AzureWebJobsStorage")
 def process_job(msg: func.QueueMessage) -> None:
     """Run a job whose time has come; safe against duplicates and races."""
-    jobs.process(container(), msg.get_body().decode("utf-8"))
+    container().job_service.process(msg.get_body().decode("utf-8"))
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%JOBS_SWEEP_SCHEDULE%", run_on_startup=False)
 def enqueue_due_jobs(timer: func.TimerRequest) -> None:
-    """Enqueue jobs further ahead than a queue message can wait; revive dead leases."""
-    jobs.enqueue_due(container())
-    jobs.score_pending_sentiment(container())
+    """Enqueue jobs further ahead than a queue message can wait, send again the messages of
+    jobs not started in time (lost), score bid comments left waiting."""
+    service = container().job_service
+    service.enqueue_due()
+    service.redispatch_lost()
+    service.score_pending_sentiment(everything=True)
 
 
 @bp.queue_trigger(arg_name="msg", queue_name=jobs.SENTIMENT_QUEUE,
                   connection="AzureWebJobsStorage")  # fmt: skip
 def score_bid_sentiment(msg: func.QueueMessage) -> None:
-    """A new bid: score pending comments now, up to the service's batch size per request."""
-    jobs.score_pending_sentiment(container())
+    """New bids: score waiting comments, each once, up to 10 per request."""
+    container().job_service.score_pending_sentiment()

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from azure.storage.queue import QueueClient, QueueServiceClient
 
     from shared.adapters.blob_archive import RawResponseArchive
+    from shared.adapters.blob_outputs import BlobJobOutputs
     from shared.adapters.city_index import CityIndex
     from shared.adapters.storage_queue import StorageMessageQueue
     from shared.adapters.table_history import TableHistoryRepository
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from shared.passwords import PasswordHasher
     from shared.ports import Mailer, SentimentAnalyzer, WeatherProvider
     from shared.services.accounts import AccountService
+    from shared.services.jobs import JobService
+    from shared.services.kinds import KindPorts
     from shared.services.weather import WeatherService
 
 CITY_INDEX_PATH = Path(__file__).resolve().parent.parent / "data" / "cities15000.json.gz"
@@ -304,8 +307,43 @@ class Container:
     def jobs(self) -> TableJobRepository:
         from shared.adapters.table_jobs import TableJobRepository
 
-        names = ("jobs", "openjobs", "assignedjobs", "duejobs")
+        names = ("jobs", "openjobs", "assignedjobs", "duejobs", "jobdispatch")
         return TableJobRepository({name: self.table(name) for name in names})
+
+    @cached_property
+    def job_outputs(self) -> BlobJobOutputs:
+        from shared.adapters.blob_outputs import CONTAINER, BlobJobOutputs
+
+        return BlobJobOutputs(self.blob_container(CONTAINER))
+
+    @cached_property
+    def kind_ports(self) -> KindPorts:
+        """The ports job handlers use, each built when a job first needs it."""
+        from shared.services.kinds import KindPorts
+
+        return KindPorts(
+            outputs=lambda: self.job_outputs,
+            sentiment=lambda: self.sentiment,
+            history=lambda: self.history,
+            weather=lambda: self.weather,
+        )
+
+    @cached_property
+    def job_service(self) -> JobService:
+        from shared.services.jobs import JOBS_QUEUE, SENTIMENT_QUEUE, JobService
+
+        settings = self.settings
+        return JobService(
+            jobs=self.jobs,
+            bids=self.bids,
+            job_queue=self.queue(JOBS_QUEUE),
+            sentiment_queue=self.queue(SENTIMENT_QUEUE),
+            kinds=self.kind_ports,
+            clock=self.clock,
+            max_attempts=settings.job_max_attempts,
+            retry_base_seconds=settings.job_retry_base_seconds,
+            timeout_seconds=settings.job_timeout_seconds,
+        )
 
     @cached_property
     def bids(self) -> TableBidRepository:

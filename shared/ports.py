@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from shared.domain.accounts import OtpRecord, User
+    from shared.domain.accounts import OtpRecord, User, UserSummary
 
 T = TypeVar("T")
 
@@ -59,6 +59,11 @@ class UserRepository(Protocol):
 
     def update(self, user: User, etag: str) -> str:
         """Replace if unchanged since read (ConcurrencyConflict otherwise); the new ETag."""
+        ...
+
+    def list_page(self, limit: int, cursor: str | None) -> tuple[list[UserSummary], str | None]:
+        """Users newest first (ties by id), ``limit`` at most, from an opaque cursor (a
+        ValidationFailed for one that is not ours); one partition query, no scan."""
         ...
 
 
@@ -134,3 +139,119 @@ class SentimentAnalyzer(Protocol):
         set, never an exception; a failure of the whole request (network, auth, 5xx,
         throttling) raises UpstreamUnavailable, whose message never carries a secret."""
         ...
+
+
+# -- jobs --------------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from shared.auth import Principal
+    from shared.domain.jobs import Bid, Job, PendingComment
+
+
+class JobRepository(Protocol):
+    """Jobs, their list copies, the due index and the dispatch watch (Table Storage)."""
+
+    def create(self, job: Job) -> str:
+        """Insert the new job (and its list copies); its ETag."""
+        ...
+
+    def save(self, job: Job, previous: Versioned[Job]) -> str:
+        """Replace if the stored version is still ``previous`` (ConcurrencyConflict)."""
+        ...
+
+    def get(self, owner_id: str, job_id: str) -> Versioned[Job] | None: ...
+
+    def find(self, job_id: str) -> Versioned[Job] | None:
+        """By id alone (the id names the owner): one point read, None for a foreign id."""
+        ...
+
+    def snapshot(self, found: Versioned[Job]) -> dict[str, str] | None:
+        """The stored row and version, small enough to travel in a queue message, or None."""
+        ...
+
+    def restore(self, snapshot: Any) -> Versioned[Job] | None: ...
+
+    def status_counts(self, owner_id: str) -> dict[str, int]: ...
+
+    def add_due(self, job: Job) -> None:
+        """Index a job further ahead than a queue message can wait."""
+        ...
+
+    def due_before(self, moment: datetime, limit: int = 500) -> list[dict[str, Any]]: ...
+
+    def remove_due(self, row_key: str) -> None: ...
+
+    def watch(self, job: Job) -> None:
+        """Record that ``job``'s current dispatch must have started by its time plus
+        ``DISPATCH_GRACE`` (written before the job, so no pending job goes unwatched)."""
+        ...
+
+    def unwatch(self, job: Job) -> None:
+        """Forget the watch of ``job``'s current dispatch (it started); absent is fine."""
+        ...
+
+    def overdue(self, now: datetime, limit: int = 500) -> list[dict[str, Any]]:
+        """Watches past their time and not looked at since (``owner_id``, ``job_id``,
+        ``dispatch_id``, ``RowKey``), oldest first: one range query of one partition."""
+        ...
+
+    def recheck_later(self, row_key: str, when: datetime) -> None: ...
+
+    def drop_watch(self, row_key: str) -> None: ...
+
+
+class BidRepository(Protocol):
+    def add(self, bid: Bid, queued_at: datetime) -> None:
+        """The bid, and its comment queued for a sentiment score."""
+        ...
+
+    def get(self, job_id: str, bid_id: str) -> Bid | None: ...
+
+    def page_for_job(
+        self, job_id: str, bidder_id: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[Bid], str | None]:
+        """Bids in the order placed (all, or one bidder's), one page from a cursor."""
+        ...
+
+    def settle(self, job_id: str, accepted_id: str) -> list[Bid]: ...
+
+    def claimable_comments(self, now: datetime, limit: int) -> list[Versioned[PendingComment]]:
+        """Queued comments nobody holds a claim on, oldest first."""
+        ...
+
+    def claim_comments(self, items: list[Versioned[PendingComment]], until: datetime) -> bool:
+        """Claim all of ``items`` at once (one ETag-guarded transaction), or none: False
+        when another run claimed any of them first."""
+        ...
+
+    def set_sentiments(self, scores: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """``(job_id, bid_id, sentiment)`` written to the bids."""
+        ...
+
+    def clear_comments(self, keys: list[tuple[str, str]]) -> None: ...
+
+
+class JobOutputStore(Protocol):
+    """Blobs that jobs write (exports, reports, large results)."""
+
+    def put(self, name: str, data: bytes, content_type: str) -> str:
+        """Store ``data`` under ``name`` (overwriting); the reference to give back."""
+        ...
+
+    def get(self, reference: str) -> bytes:
+        """The bytes of a reference ``put`` returned; NotFound when there is none."""
+        ...
+
+
+class HistoryReader(Protocol):
+    def export(self, user_id: str) -> list[dict[str, Any]]:
+        """Every history entry of the user, newest first."""
+        ...
+
+
+class WeatherLookup(Protocol):
+    def lookup(
+        self, city: str, country: str | None, units: Units, principal: Principal | None
+    ) -> dict[str, Any]: ...

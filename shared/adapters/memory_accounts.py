@@ -9,7 +9,9 @@ from __future__ import annotations
 import itertools
 import threading
 
-from shared.domain.accounts import EmailTaken, OtpRecord, User, email_key
+from shared.adapters.table_accounts import directory_key
+from shared.adapters.table_codec import decode_cursor, encode_cursor
+from shared.domain.accounts import EmailTaken, OtpRecord, User, UserSummary, email_key
 from shared.domain.errors import ConcurrencyConflict
 from shared.ports import Versioned
 
@@ -54,6 +56,16 @@ class MemoryUserRepository:
             new = Versioned(user, _etag())
             self._users[user.id] = new
             return new.etag
+
+    def list_page(self, limit: int, cursor: str | None) -> tuple[list[UserSummary], str | None]:
+        after = decode_cursor(cursor, "")
+        with self._lock:
+            self.reads += 1
+            keyed = sorted((directory_key(v.value), v.value) for v in self._users.values())
+        rows = [(key, UserSummary.of(user)) for key, user in keyed if not after or key > after]
+        if len(rows) > limit:
+            return [s for _, s in rows[:limit]], encode_cursor(rows[limit - 1][0])
+        return [s for _, s in rows], None
 
 
 class MemoryOtpRepository:

@@ -4,6 +4,14 @@ Tables and keys (each chosen for the queries below; no request scans a table):
 
 ``users``       PartitionKey = user id, RowKey = "profile"
                 -> GET /api/me, plan changes, token subjects: one point read.
+                PartitionKey = "~directory", RowKey = newest-first key
+                (``{9999999999999 - created ms:013d}-{user id}``), the listed fields
+                -> GET /api/users (admins): one page of one partition query. Written
+                after the profile on register and on every update (the profile is the
+                truth: a crash between the two writes leaves the listing stale until
+                that user's next change). One partition: written on registrations and
+                profile changes only, far below a partition's ~2,000 writes/s; a
+                cross-partition query of the "profile" rows would be a table scan.
 ``useremails``  PartitionKey = e-mail key (case-folded address), RowKey = "email",
                 ``user_id``  -> login, verify, resend: one point read to find the user id.
                 Inserting it is the uniqueness check (insert-if-absent is atomic).
@@ -19,8 +27,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters.table_codec import etag_of, from_iso, guarded, to_iso
-from shared.domain.accounts import EmailTaken, OtpRecord, User, email_key
+from shared.adapters.table_codec import etag_of, from_iso, guarded, key_range_page, to_iso
+from shared.domain.accounts import EmailTaken, OtpRecord, User, UserSummary, email_key
 from shared.domain.errors import ConcurrencyConflict
 from shared.ports import Versioned
 
@@ -28,6 +36,7 @@ if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
 PROFILE = "profile"
+DIRECTORY = "~directory"  # "~" cannot begin a user id (see shared/routes.py)
 EMAIL = "email"
 CURRENT = "current"
 # An e-mail index entry older than this whose user does not exist is an orphan.
@@ -46,6 +55,36 @@ def _user_entity(user: User) -> dict[str, Any]:
         "created_at": to_iso(user.created_at),
         "verified_at": to_iso(user.verified_at),
     }
+
+
+def directory_key(user: User | UserSummary) -> str:
+    """Sorts newest first, then by id (ms since the epoch stay below 10**13 until 2286)."""
+    millis = int(user.created_at.timestamp() * 1000)
+    return f"{9_999_999_999_999 - millis:013d}-{user.id}"
+
+
+def _directory_entity(user: User) -> dict[str, Any]:
+    return {
+        "PartitionKey": DIRECTORY,
+        "RowKey": directory_key(user),
+        "user_id": user.id,
+        "email": user.email,
+        "email_verified": user.email_verified,
+        "plan": user.plan,
+        "created_at": to_iso(user.created_at),
+    }
+
+
+def _summary(entity: Any) -> UserSummary:
+    created = from_iso(entity["created_at"])
+    assert created is not None
+    return UserSummary(
+        id=entity["user_id"],
+        email=entity["email"],
+        email_verified=bool(entity["email_verified"]),
+        plan=entity.get("plan") or "basic",
+        created_at=created,
+    )
 
 
 def _user(entity: Any) -> User:
@@ -102,6 +141,18 @@ class TableUserRepository:
         if current["user_id"] != user.id:
             self._users.delete_entity(user.id, PROFILE)
             raise EmailTaken()
+        self._write_directory(user)
+
+    def _write_directory(self, user: User) -> None:
+        from azure.data.tables import UpdateMode
+
+        self._users.upsert_entity(_directory_entity(user), mode=UpdateMode.REPLACE)
+
+    def list_page(self, limit: int, cursor: str | None) -> tuple[list[UserSummary], str | None]:
+        rows, next_cursor = key_range_page(
+            self._users, "PartitionKey eq @pk", {"pk": DIRECTORY}, limit, cursor
+        )
+        return [_summary(row) for row in rows], next_cursor
 
     def get(self, user_id: str) -> Versioned[User] | None:
         from azure.core.exceptions import ResourceNotFoundError
@@ -136,6 +187,7 @@ class TableUserRepository:
                 match_condition=MatchConditions.IfNotModified,
             )
         )
+        self._write_directory(user)
         return etag_of(metadata)
 
 

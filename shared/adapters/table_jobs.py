@@ -19,10 +19,19 @@ Tables and keys (every request is a point read or one partition query):
                  rewritten on every change of an assigned job.
 ``duejobs``      PartitionKey = "due", RowKey = ``{scheduled}|{owner}|{id}``: jobs further
                  ahead than a queue message can wait; swept by ``enqueue_due_jobs``.
-``bids``         PartitionKey = job id, RowKey = bid id (time-sortable): all bids of a job
-                 in one query; accepting rewrites them in one transaction per 100.
-``bidsentiment`` PartitionKey = "pending", RowKey = ``{job id}|{bid id}``: comments not
-                 yet scored.
+``jobdispatch``  PartitionKey = "watch", RowKey = ``{scheduled + grace}|{owner}|{id}|{dispatch}``
+                 plus ``next_check``: one row per dispatched, not yet started job, written
+                 before the job (or its new dispatch) and deleted when it starts. The sweep
+                 reads the rows whose time has passed (one range query, oldest first) and
+                 sends a message again for those still pending: a lost message costs a
+                 delay, never the job.
+``bids``         PartitionKey = job id, RowKey = bid id (time-sortable): a job's bids in
+                 the order placed, one range query per page; accepting rewrites them in one
+                 transaction per 100.
+``bidsentiment`` PartitionKey = "pending", RowKey = ``{bid id}|{job id}`` (oldest first):
+                 comments not yet scored, with the comment and ``claimed_until``; a scoring
+                 run claims up to 10 at once in one ETag-guarded transaction, so two runs
+                 never score the same comment.
 
 The copies in ``openjobs`` and ``assignedjobs`` are written after the job itself; if that
 second write fails, the next change of the job rewrites them (they converge).
@@ -32,7 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -47,15 +56,26 @@ from shared.adapters.table_codec import (
     key_range_page,
     to_iso,
 )
-from shared.domain.jobs import Bid, Fee, Job, JobResult, owner_in_job_id
+from shared.domain.jobs import (
+    DISPATCH_GRACE,
+    Bid,
+    Fee,
+    Job,
+    JobNotStorable,
+    JobResult,
+    PendingComment,
+    compact_json,
+    owner_in_job_id,
+)
 from shared.ports import Versioned
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
 MAX_TIME = 10**13  # ms; inverted times sort newest first
-# A snapshot travels in a queue message (64 KiB once base64-encoded): larger jobs are read.
-SNAPSHOT_MAX_CHARS = 16 * 1024
+# A snapshot travels in a queue message (64 KiB once base64-encoded, so 48 KiB of UTF-8):
+# jobs whose row is larger than this (in UTF-8 bytes) are read instead.
+SNAPSHOT_MAX_BYTES = 16 * 1024
 SORTS = ("created_at", "-created_at", "scheduled_time", "-scheduled_time")
 
 
@@ -71,7 +91,9 @@ def job_to_json(job: Job) -> str:
             "error_message": job.result.error_message,
             "completed_at": to_iso(job.result.completed_at),
         }
-    return json.dumps(
+        if job.result.output_ref:
+            result["output_ref"] = job.result.output_ref
+    return compact_json(
         {
             "id": job.id, "owner_id": job.owner_id, "name": job.name,
             "description": job.description, "kind": job.kind, "params": job.params,
@@ -81,8 +103,7 @@ def job_to_json(job: Job) -> str:
             "assignee_id": job.assignee_id, "last_error": job.last_error,
             "dispatch_id": job.dispatch_id, "lease_until": to_iso(job.lease_until),
             "result": result,
-        },
-        separators=(",", ":"),
+        }
     )  # fmt: skip
 
 
@@ -100,6 +121,7 @@ def job_from_json(text: str) -> Job:
         result=JobResult(
             output=result["output"], error_message=result["error_message"],
             completed_at=_required(result["completed_at"]),
+            output_ref=result.get("output_ref"),
         ) if result else None,
     )  # fmt: skip
 
@@ -137,6 +159,7 @@ class TableJobRepository:
         self._open = tables["openjobs"]
         self._assigned = tables["assignedjobs"]
         self._due = tables["duejobs"]
+        self._watch = tables["jobdispatch"]
 
     def create(self, job: Job) -> str:
         metadata = guarded(lambda: self._jobs.create_entity(_entity(job)))
@@ -146,16 +169,22 @@ class TableJobRepository:
     def save(self, job: Job, previous: Versioned[Job]) -> str:
         """Write ``job`` if its stored version is still ``previous`` (ConcurrencyConflict)."""
         from azure.core import MatchConditions
+        from azure.core.exceptions import HttpResponseError
         from azure.data.tables import UpdateMode
 
-        metadata = guarded(
-            lambda: self._jobs.update_entity(
-                _entity(job),
-                mode=UpdateMode.REPLACE,
-                etag=previous.etag,
-                match_condition=MatchConditions.IfNotModified,
+        try:
+            metadata = guarded(
+                lambda: self._jobs.update_entity(
+                    _entity(job),
+                    mode=UpdateMode.REPLACE,
+                    etag=previous.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
             )
-        )
+        except HttpResponseError as exc:
+            if exc.status_code in (400, 413):  # PropertyValueTooLarge, EntityTooLarge, ...
+                raise JobNotStorable(f"{exc.status_code} {exc.reason}") from exc
+            raise
         self.project(job, previous.value)
         return etag_of(metadata)
 
@@ -194,7 +223,7 @@ class TableJobRepository:
         when too large. ``restore`` gives back exactly what ``get`` would have read then:
         a write guarded by that ETag succeeds only if nothing changed since."""
         data = job_to_json(found.value)
-        if len(data) > SNAPSHOT_MAX_CHARS:
+        if len(data.encode("utf-8")) > SNAPSHOT_MAX_BYTES:
             return None
         return {"etag": found.etag, "data": data}
 
@@ -291,6 +320,46 @@ class TableJobRepository:
         with contextlib.suppress(ResourceNotFoundError):
             self._due.delete_entity("due", row_key)
 
+    # -- the dispatch watch --------------------------------------------------------------
+
+    @staticmethod
+    def _watch_key(job: Job) -> str:
+        due = to_iso(job.scheduled_time + DISPATCH_GRACE)
+        return f"{due}|{job.owner_id}|{job.id}|{job.dispatch_id}"
+
+    def watch(self, job: Job) -> None:
+        key = self._watch_key(job)
+        self._watch.upsert_entity({
+            "PartitionKey": "watch", "RowKey": key, "owner_id": job.owner_id,
+            "job_id": job.id, "dispatch_id": job.dispatch_id, "next_check": key.split("|")[0],
+        })  # fmt: skip
+
+    def unwatch(self, job: Job) -> None:
+        self.drop_watch(self._watch_key(job))
+
+    def overdue(self, now: datetime, limit: int = 500) -> list[dict[str, Any]]:
+        moment = to_iso(now)
+        entities = self._watch.query_entities(
+            "PartitionKey eq 'watch' and RowKey lt @until and next_check le @now",
+            parameters={"until": f"{moment}}}", "now": moment},
+            results_per_page=min(limit, 1000),
+        )
+        return [dict(e) for _, e in zip(range(limit), entities, strict=False)]
+
+    def recheck_later(self, row_key: str, when: datetime) -> None:
+        from azure.data.tables import UpdateMode
+
+        self._watch.update_entity(
+            {"PartitionKey": "watch", "RowKey": row_key, "next_check": to_iso(when)},
+            mode=UpdateMode.MERGE,
+        )
+
+    def drop_watch(self, row_key: str) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with contextlib.suppress(ResourceNotFoundError):
+            self._watch.delete_entity("watch", row_key)
+
 
 # -- bids ----------------------------------------------------------------------------
 
@@ -330,17 +399,22 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
+def _comment_key(job_id: str, bid_id: str) -> str:
+    return f"{bid_id}|{job_id}"
+
+
 class TableBidRepository:
     def __init__(self, bids: TableClient, pending: TableClient) -> None:
         self._bids = bids
         self._pending = pending
 
-    def add(self, bid: Bid) -> None:
+    def add(self, bid: Bid, queued_at: datetime) -> None:
         self._bids.create_entity(_bid_entity(bid))
-        self._pending.upsert_entity(
-            {"PartitionKey": "pending", "RowKey": f"{bid.job_id}|{bid.id}",
-             "job_id": bid.job_id, "bid_id": bid.id}
-        )  # fmt: skip
+        self._pending.upsert_entity({
+            "PartitionKey": "pending", "RowKey": _comment_key(bid.job_id, bid.id),
+            "job_id": bid.job_id, "bid_id": bid.id, "comment": bid.comment,
+            "queued_at": to_iso(queued_at), "claimed_until": "",
+        })  # fmt: skip
 
     def list_for_job(self, job_id: str, bidder_id: str | None = None) -> list[Bid]:
         query = "PartitionKey eq @job"
@@ -349,6 +423,17 @@ class TableBidRepository:
             query += " and bidder_id eq @bidder"
             parameters["bidder"] = bidder_id
         return [_bid(e) for e in self._bids.query_entities(query, parameters=parameters)]
+
+    def page_for_job(
+        self, job_id: str, bidder_id: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[Bid], str | None]:
+        query = "PartitionKey eq @job"
+        parameters: dict[str, Any] = {"job": job_id}
+        if bidder_id:
+            query += " and bidder_id eq @bidder"
+            parameters["bidder"] = bidder_id
+        rows, next_cursor = key_range_page(self._bids, query, parameters, limit, cursor)
+        return [_bid(e) for e in rows], next_cursor
 
     def get(self, job_id: str, bid_id: str) -> Bid | None:
         from azure.core.exceptions import ResourceNotFoundError
@@ -367,27 +452,67 @@ class TableBidRepository:
             self._bids.submit_transaction([("upsert", _bid_entity(b)) for b in chunk])
         return updated
 
-    def set_sentiment(self, job_id: str, bid_id: str, sentiment: dict[str, Any]) -> None:
-        from azure.data.tables import UpdateMode
+    # -- comments waiting for a sentiment score --------------------------------------------
 
-        self._bids.update_entity(
-            {"PartitionKey": job_id, "RowKey": bid_id, "sentiment": json.dumps(sentiment)},
-            mode=UpdateMode.MERGE,
-        )
-
-    def pending_sentiment(self, limit: int) -> list[tuple[str, str]]:
-        found = []
+    def claimable_comments(self, now: datetime, limit: int) -> list[Versioned[PendingComment]]:
+        found: list[Versioned[PendingComment]] = []
         for entity in self._pending.query_entities(
-            "PartitionKey eq 'pending'", results_per_page=limit
-        ):
-            found.append((str(entity["job_id"]), str(entity["bid_id"])))
+            "PartitionKey eq 'pending' and claimed_until lt @now",
+            parameters={"now": to_iso(now)}, results_per_page=min(limit, 1000),
+        ):  # fmt: skip
+            found.append(Versioned(PendingComment(
+                job_id=str(entity["job_id"]), bid_id=str(entity["bid_id"]),
+                comment=str(entity.get("comment") or ""),
+                queued_at=from_iso(entity.get("queued_at")) or now,
+            ), etag_of(entity)))  # fmt: skip
             if len(found) >= limit:
                 break
         return found
 
-    def clear_pending(self, keys: Iterable[tuple[str, str]]) -> None:
-        from azure.core.exceptions import ResourceNotFoundError
+    def claim_comments(self, items: list[Versioned[PendingComment]], until: datetime) -> bool:
+        from azure.core import MatchConditions
+        from azure.data.tables import TableTransactionError, UpdateMode
 
-        for job_id, bid_id in keys:
-            with contextlib.suppress(ResourceNotFoundError):
-                self._pending.delete_entity("pending", f"{job_id}|{bid_id}")
+        for chunk in _chunks(items, 100):
+            operations: list[Any] = [
+                ("update",
+                 {"PartitionKey": "pending", "RowKey": _comment_key(i.value.job_id, i.value.bid_id),
+                  "claimed_until": to_iso(until)},
+                 {"mode": UpdateMode.MERGE, "etag": i.etag,
+                  "match_condition": MatchConditions.IfNotModified})
+                for i in chunk
+            ]  # fmt: skip
+            try:
+                self._pending.submit_transaction(operations)
+            except TableTransactionError as exc:
+                if exc.status_code in (404, 409, 412):
+                    return False  # another run claimed (or finished) one of them first
+                raise
+        return True
+
+    def set_sentiments(self, scores: list[tuple[str, str, dict[str, Any]]]) -> None:
+        by_job: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for job_id, bid_id, sentiment in scores:
+            by_job.setdefault(job_id, []).append((bid_id, sentiment))
+        for job_id, items in by_job.items():  # a job's bids share a partition: one batch
+            for chunk in _chunks(items, 100):
+                self._bids.submit_transaction([
+                    ("update", {"PartitionKey": job_id, "RowKey": bid_id,
+                                "sentiment": json.dumps(sentiment)}, {"mode": "merge"})
+                    for bid_id, sentiment in chunk
+                ])  # fmt: skip
+
+    def clear_comments(self, keys: list[tuple[str, str]]) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+        from azure.data.tables import TableTransactionError
+
+        for chunk in _chunks(keys, 100):
+            try:
+                self._pending.submit_transaction(
+                    [("delete", {"PartitionKey": "pending", "RowKey": _comment_key(j, b)})
+                     for j, b in chunk]
+                )  # fmt: skip
+            except TableTransactionError:
+                for job_id, bid_id in chunk:  # one was gone already: delete the rest singly
+                    with contextlib.suppress(ResourceNotFoundError):
+                        self._pending.delete_entity("pending", _comment_key(job_id, bid_id))

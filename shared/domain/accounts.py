@@ -93,6 +93,21 @@ class User:
 
 
 @dataclass(frozen=True)
+class UserSummary:
+    """What the administrators' user list shows of an account."""
+
+    id: str
+    email: str
+    email_verified: bool
+    plan: Plan
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserSummary:
+        return cls(user.id, user.email, user.email_verified, user.plan, user.created_at)
+
+
+@dataclass(frozen=True)
 class OtpRecord:
     """The current one-time code of a user; a new code replaces it."""
 

@@ -14,6 +14,7 @@ job now: a message carrying another id (an old schedule, a duplicate) changes no
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import uuid
@@ -34,6 +35,32 @@ BidStatus = Literal["open", "accepted", "rejected"]
 MAX_QUEUE_DELAY = timedelta(days=7) - timedelta(minutes=5)
 SCHEDULE_SKEW = timedelta(seconds=30)  # a time this little in the past still counts as now
 EARLY_TOLERANCE = timedelta(seconds=1)
+# How far ahead a job may be scheduled (further is a 400: also keeps every date arithmetic
+# of the job system far from datetime's year 9999 ceiling).
+MAX_SCHEDULE_AHEAD = timedelta(days=366)
+# A pending job not started this long after its time may have lost its queue message: the
+# sweep sends it again (same dispatch id, so the job still runs once).
+DISPATCH_GRACE = timedelta(minutes=2)
+
+# Sizes, in UTF-16 code units of the compact JSON (ensure_ascii off) that the job row
+# stores: Table Storage keeps strings as UTF-16, at most 64 KiB (32,768 units) per string
+# property and 1 MiB per entity. The job row's ``data`` property holds name (200 chars),
+# description (2,000), params, the inline output and the short error; with JSON escapes
+# at worst 6 units a character: 1,200 + 12,000 + 10,240 + 6,000 + ~1,000 < 32,768.
+PARAMS_MAX_UNITS = 10_240
+OUTPUT_INLINE_MAX_UNITS = 6_000  # larger outputs go to a blob; the row keeps a reference
+OUTPUT_MAX_BYTES = 4 * 1024 * 1024  # larger than this, the result cannot be stored
+ERROR_MAX_CHARS = 200
+
+
+def utf16_units(text: str) -> int:
+    """The length of ``text`` as Table Storage counts it (UTF-16 code units)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def compact_json(value: Any) -> str:
+    """The JSON the job row stores (no ASCII escapes: a Cyrillic letter is one unit, not six)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 class JobNotEditable(Conflict):
@@ -52,15 +79,24 @@ class JobNotOpen(Conflict):
     slug, title = "job-not-open", "The job is not open for bids"
 
 
+class JobNotStorable(Exception):
+    """Storage refused the job's row as it is (too large or malformed): writing it again
+    would fail again. Not an AppError: it never reaches a caller as such."""
+
+
 class OwnJob(AppError):
     status, slug, title = 403, "forbidden", "You cannot bid on your own job"
 
 
 @dataclass(frozen=True)
 class JobResult:
+    """What a finished job produced. A large ``output`` lives in a blob: then ``output`` is
+    None and ``output_ref`` names the blob (``GET /result`` reads it back)."""
+
     output: Any
     error_message: str | None
     completed_at: datetime
+    output_ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,7 +169,7 @@ class Job:
             updated_at=now,
         )
 
-    def succeeded(self, now: datetime, output: Any) -> Job:
+    def succeeded(self, now: datetime, output: Any, output_ref: str | None = None) -> Job:
         return replace(
             self,
             status="completed",
@@ -141,21 +177,28 @@ class Job:
             last_error=None,
             updated_at=now,
             dispatch_id="",
-            result=JobResult(output=output, error_message=None, completed_at=now),
+            result=JobResult(
+                output=output, error_message=None, completed_at=now, output_ref=output_ref
+            ),
+        )
+
+    def given_up(self, now: datetime, error: str) -> Job:
+        """Failed for good, whatever attempts are left (a result that cannot be stored, a
+        job whose workers all died): retrying would only repeat it."""
+        return replace(
+            self,
+            status="failed",
+            lease_until=None,
+            last_error=error,
+            updated_at=now,
+            dispatch_id="",
+            result=JobResult(output=None, error_message=error, completed_at=now),
         )
 
     def failed_attempt(self, now: datetime, error: str, retry_at: datetime) -> Job:
         """After a failed run: pending again with a new dispatch, or failed for good."""
         if self.attempts >= self.max_attempts:
-            return replace(
-                self,
-                status="failed",
-                lease_until=None,
-                last_error=error,
-                updated_at=now,
-                dispatch_id="",
-                result=JobResult(output=None, error_message=error, completed_at=now),
-            )
+            return self.given_up(now, error)
         return replace(
             self,
             status="pending",
@@ -170,6 +213,10 @@ class Job:
         return self.status == "in-progress" and (
             self.lease_until is None or self.lease_until <= now
         )
+
+    @property
+    def out_of_attempts(self) -> bool:
+        return self.attempts >= self.max_attempts
 
 
 def retry_delay(attempt: int, base_seconds: float, rng: random.Random | None = None) -> timedelta:
@@ -212,6 +259,16 @@ class Bid:
             "sentiment": self.sentiment,
             "created_at": self.created_at,
         }
+
+
+@dataclass(frozen=True)
+class PendingComment:
+    """A bid comment waiting for its sentiment score (``bidsentiment``)."""
+
+    job_id: str
+    bid_id: str
+    comment: str
+    queued_at: datetime
 
 
 def time_sortable_id(now: datetime) -> str:

@@ -221,6 +221,20 @@ class AccountService:
             raise Unauthorized("The account of this token no longer exists")
         return user_view(found.value, self.admin_emails)
 
+    def list_users(self, principal: Principal, limit: int, cursor: str | None) -> dict[str, Any]:
+        """GET /api/users: one page of the user directory, newest first (admins only)."""
+        if not principal.is_admin:
+            raise Forbidden("Only administrators can list users")
+        items, next_cursor = self.users.list_page(limit, cursor)
+        return {
+            "items": [
+                {"id": u.id, "email": u.email, "email_verified": u.email_verified,
+                 "plan": u.plan, "created_at": u.created_at}
+                for u in items
+            ],
+            "next_cursor": next_cursor,
+        }  # fmt: skip
+
     def set_plan(self, principal: Principal, user_id: str, plan: Plan) -> dict[str, Any]:
         if not principal.is_admin:
             raise Forbidden("Only administrators can change plans")

@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from shared.domain.errors import FieldError, ValidationFailed
-from shared.services.kinds import Kind, Params, discover
+from shared.domain.jobs import PARAMS_MAX_UNITS, compact_json, utf16_units
+from shared.services.kinds import Kind, KindFailed, KindPorts, Params, discover
 
 if TYPE_CHECKING:
-    from shared.container import Container
     from shared.domain.jobs import Job
 
-__all__ = ["KINDS", "Kind", "Params", "run_kind", "validate_params"]
+__all__ = [
+    "KINDS", "Kind", "KindFailed", "KindPorts", "Params", "run_kind", "validate_params",
+]  # fmt: skip
 
 KINDS: dict[str, Kind] = discover()
 
@@ -43,9 +45,17 @@ def validate_params(kind: str, params: dict[str, Any] | None) -> dict[str, Any]:
             for e in exc.errors(include_url=False)
         ]
         raise ValidationFailed("The params do not fit the kind", errors=errors) from exc
-    return model.model_dump(mode="json")
+    valid = model.model_dump(mode="json")
+    size = utf16_units(compact_json(valid))
+    if size > PARAMS_MAX_UNITS:  # the job row must fit a Table string property, see the bound
+        raise ValidationFailed(
+            "The params are too large",
+            errors=[FieldError("params", f"must be at most {PARAMS_MAX_UNITS} characters "
+                                         f"as JSON (these are {size})")],
+        )  # fmt: skip
+    return valid
 
 
-def run_kind(c: Container, job: Job) -> Any:
+def run_kind(ports: KindPorts, job: Job) -> Any:
     spec = KINDS[job.kind]
-    return spec.run(c, job, spec.params.model_validate(job.params))
+    return spec.run(ports, job, spec.params.model_validate(job.params))

@@ -317,7 +317,7 @@ def test_only_admins_change_plans(app: tuple[LocalHost, SmtpServer]) -> None:
 
     def set_plan(token: str, target: str, plan: str) -> requests.Response:
         return requests.put(
-            f"{host.url}/api/admin/users/{target}/plan",
+            f"{host.url}/api/users/{target}/plan",
             json={"plan": plan},
             headers={"Authorization": f"Bearer {token}"},
             timeout=10,
@@ -332,7 +332,7 @@ def test_only_admins_change_plans(app: tuple[LocalHost, SmtpServer]) -> None:
     assert set_plan(admin_token, str(uuid.uuid4()), "premium").status_code == 404
     assert set_plan(admin_token, user_id, "gold").status_code == 400
     me = requests.get(
-        f"{host.url}/api/admin/users/{user_id}/plan",
+        f"{host.url}/api/users/{user_id}/plan",
         headers={"Authorization": f"Bearer {admin_token}"},
         timeout=10,
     )
@@ -370,3 +370,63 @@ def test_smtp_down_retries_then_poisons_and_nothing_crashes(
     ]
     assert [r["outcome"] for r in failures] == ["Failed"] * 5
     assert requests.get(f"{host.url}/api/health", timeout=10).status_code == 200
+
+
+def test_admins_list_users_newest_first_and_change_plans_on_the_users_route(
+    app: tuple[LocalHost, SmtpServer],
+) -> None:
+    host, smtp = app
+    first, first_token = signed_up(host, smtp)
+    second, _ = signed_up(host, smtp)
+    _, admin_token = signed_up(host, smtp, "boss@example.com")
+    admin = {"Authorization": f"Bearer {admin_token}"}
+
+    refused = requests.get(
+        f"{host.url}/api/users", headers={"Authorization": f"Bearer {first_token}"}, timeout=10
+    )
+    assert refused.status_code == 403
+    assert requests.get(f"{host.url}/api/users", timeout=10).status_code == 401
+
+    # Walk the pages (the session's Azurite holds other tests' users too).
+    seen: list[dict] = []
+    cursor = None
+    while True:
+        params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+        page = requests.get(f"{host.url}/api/users", params=params, headers=admin, timeout=10)
+        assert page.status_code == 200, page.text
+        body = page.json()
+        assert len(body["items"]) <= 2
+        seen.extend(body["items"])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    by_email = {u["email"]: u for u in seen}
+    assert len(by_email) == len(seen)  # each user once
+    assert set(by_email[first]) == {"id", "email", "email_verified", "plan", "created_at"}
+    assert by_email[first]["email_verified"] is True
+    created = [u["created_at"] for u in seen]
+    assert created == sorted(created, reverse=True)  # newest first
+
+    target = by_email[second]["id"]
+    changed = requests.put(
+        f"{host.url}/api/users/{target}/plan", json={"plan": "premium"}, headers=admin, timeout=10
+    )
+    assert changed.status_code == 200
+    assert changed.json()["plan"] == "premium"
+    first_page = requests.get(
+        f"{host.url}/api/users", params={"limit": "100"}, headers=admin, timeout=10
+    )
+    listed = {u["id"]: u for u in first_page.json()["items"]}
+    assert listed[target]["plan"] == "premium"
+    # The route the real host refuses is not served here either.
+    old = requests.put(
+        f"{host.url}/api/admin/users/{target}/plan",
+        json={"plan": "basic"},
+        headers=admin,
+        timeout=10,
+    )
+    assert (old.status_code, old.content) == (404, b"")
+    bad_cursor = requests.get(
+        f"{host.url}/api/users", params={"cursor": "%%%%"}, headers=admin, timeout=10
+    )
+    assert bad_cursor.status_code == 400

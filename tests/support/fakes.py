@@ -39,3 +39,26 @@ class RecordingMailer:
             self.failures_left -= 1
             raise DeliveryFailed("mail server down (simulated)")
         self.sent.append(message)
+
+
+class MemoryJobOutputs:
+    """A JobOutputStore in a dict, with the Blob adapter's references."""
+
+    def __init__(self, container: str = "job-outputs") -> None:
+        self.prefix = f"{container}/"
+        self.blobs: dict[str, tuple[bytes, str]] = {}
+        self._lock = threading.Lock()
+
+    def put(self, name: str, data: bytes, content_type: str) -> str:
+        with self._lock:
+            self.blobs[name] = (bytes(data), content_type)
+        return self.prefix + name
+
+    def get(self, reference: str) -> bytes:
+        from shared.domain.errors import NotFound
+
+        with self._lock:
+            found = self.blobs.get(reference.removeprefix(self.prefix))
+        if not reference.startswith(self.prefix) or found is None:
+            raise NotFound("No such output")
+        return found[0]

@@ -43,12 +43,14 @@ class LocalHost:
         port: int | None = None,
         cwd: Path | None = None,
         extra_args: tuple[str, ...] = (),
+        host_section: dict[str, Any] | None = None,
     ) -> None:
         self.values = {k: str(v) for k, v in values.items()}
         self.app = app
         self.port = port or free_port()
         self.cwd = cwd or ROOT
         self.extra_args = extra_args
+        self.host_section = host_section  # the "Host" object of local.settings.json
         self.process: subprocess.Popen[str] | None = None
         self._dir = tempfile.TemporaryDirectory(prefix="localhost-")
         self.settings_file = Path(self._dir.name) / "local.settings.json"
@@ -76,9 +78,10 @@ class LocalHost:
         return records
 
     def start(self, timeout: float = 30.0) -> LocalHost:
-        self.settings_file.write_text(
-            json.dumps({"IsEncrypted": False, "Values": self.values}), encoding="utf-8"
-        )
+        document: dict[str, Any] = {"IsEncrypted": False, "Values": self.values}
+        if self.host_section is not None:
+            document["Host"] = self.host_section
+        self.settings_file.write_text(json.dumps(document), encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if k not in self.values}
         env["PYTHONUNBUFFERED"] = "1"
         args = [

@@ -271,3 +271,38 @@ def test_login_is_two_point_reads(world: World) -> None:
     world.users.reads = 0
     world.service.login("ann@example.com", PASSWORD)
     assert world.users.reads == 2
+
+
+# -- GET /api/users: administrators only, newest first, paged --------------------------
+
+LIST_ADMIN = Principal("boss-id", "boss@example.com", is_admin=True)
+
+
+def test_only_administrators_list_users(world: World) -> None:
+    ann = registered(world)
+    with pytest.raises(Forbidden):
+        world.service.list_users(Principal(ann, "ann@example.com"), 20, None)
+
+
+def test_the_list_is_paged_newest_first_with_the_listed_fields(world: World) -> None:
+    ids = []
+    for n in range(5):
+        ids.append(registered(world, f"user{n}@example.com"))
+        world.clock.advance(1)
+    world.service.set_plan(LIST_ADMIN, ids[0], "premium")
+    first = world.service.list_users(LIST_ADMIN, 3, None)
+    assert [u["id"] for u in first["items"]] == ids[::-1][:3]
+    assert set(first["items"][0]) == {"id", "email", "email_verified", "plan", "created_at"}
+    rest = world.service.list_users(LIST_ADMIN, 3, first["next_cursor"])
+    assert [u["id"] for u in rest["items"]] == ids[::-1][3:]
+    assert rest["next_cursor"] is None
+    assert rest["items"][-1]["plan"] == "premium"
+    assert rest["items"][-1]["email"] == "user0@example.com"
+
+
+def test_listing_is_one_directory_read_per_page(world: World) -> None:
+    for n in range(3):
+        registered(world, f"user{n}@example.com")
+    world.users.reads = 0
+    world.service.list_users(LIST_ADMIN, 100, None)
+    assert world.users.reads == 1

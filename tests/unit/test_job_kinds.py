@@ -78,3 +78,24 @@ def test_params_are_checked_by_the_kinds_own_model() -> None:
     with pytest.raises(ValidationFailed) as extra:
         job_kinds.validate_params("history.export", {"surprise": 1})
     assert extra.value.errors[0].field == "params.surprise"
+
+
+def test_params_larger_than_the_row_allows_are_a_400(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.domain.jobs import PARAMS_MAX_UNITS
+    from shared.services.kinds import Kind, Params
+
+    class Free(Params):
+        text: str
+
+    kinds = dict(job_kinds.KINDS)
+    kinds["test.free"] = Kind("test.free", Free, lambda ports, job, params: None, "free")
+    monkeypatch.setattr(job_kinds, "KINDS", kinds)
+    fits = "я" * (PARAMS_MAX_UNITS - len('{"text":""}'))  # one unit a letter (no escapes)
+    assert job_kinds.validate_params("test.free", {"text": fits}) == {"text": fits}
+    with pytest.raises(ValidationFailed) as large:
+        job_kinds.validate_params("test.free", {"text": fits + "я"})
+    assert large.value.errors[0].field == "params"
+    with pytest.raises(ValidationFailed):  # an emoji is two UTF-16 units, as Table counts
+        job_kinds.validate_params("test.free", {"text": fits[:-1] + "😀"})
+    # Ten texts of the most text.sentiment takes fit the bound.
+    assert job_kinds.validate_params("text.sentiment", {"texts": ["я" * 1000] * 10})

@@ -5,9 +5,11 @@ A kind is a module in this package that defines ``KIND``: a name, a pydantic mod
 later) and a function that does the work and returns a JSON-able output. Adding a kind is
 adding a module here; ``shared.services.job_kinds`` finds them all.
 
-A handler raises to fail the attempt (the job is retried with backoff); it must not catch
-everything and return an error as output. It imports SDKs through the container, never at
-module level (every kind module is imported at start).
+A handler receives ``KindPorts`` (the ports a job may use, each built by the container on
+first use) and raises to fail the attempt (the job is retried with backoff); it must not
+catch everything and return an error as output. ``KindFailed`` carries a message that is
+safe to show the job's owner; any other exception is shown by its class name only (the
+details go to the logs). Blobs are written through ``ports.outputs``, never an SDK.
 """
 
 from __future__ import annotations
@@ -16,13 +18,46 @@ import importlib
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
-    from shared.container import Container
     from shared.domain.jobs import Job
+    from shared.ports import HistoryReader, JobOutputStore, SentimentAnalyzer, WeatherLookup
+
+
+class KindFailed(Exception):
+    """A handler's failure whose message may be shown to the job's owner as it is."""
+
+
+class KindPorts:
+    """The ports job handlers use. Each is built on first use (through the factory the
+    container gives): a ``history.export`` job never loads the city index."""
+
+    def __init__(
+        self, *, outputs: Callable[[], JobOutputStore], sentiment: Callable[[], SentimentAnalyzer],
+        history: Callable[[], HistoryReader], weather: Callable[[], WeatherLookup],
+    ) -> None:  # fmt: skip
+        self._outputs, self._sentiment = outputs, sentiment
+        self._history, self._weather = history, weather
+
+    @cached_property
+    def outputs(self) -> JobOutputStore:
+        return self._outputs()
+
+    @cached_property
+    def sentiment(self) -> SentimentAnalyzer:
+        return self._sentiment()
+
+    @cached_property
+    def history(self) -> HistoryReader:
+        return self._history()
+
+    @cached_property
+    def weather(self) -> WeatherLookup:
+        return self._weather()
 
 
 class Params(BaseModel):
@@ -35,7 +70,7 @@ class Params(BaseModel):
 class Kind:
     name: str
     params: type[Params]
-    run: Callable[[Container, Job, Any], Any]
+    run: Callable[[KindPorts, Job, Any], Any]
     description: str
 
 

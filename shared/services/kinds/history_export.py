@@ -6,10 +6,9 @@ import csv
 import io
 from typing import TYPE_CHECKING, Any
 
-from shared.services.kinds import Kind, Params
+from shared.services.kinds import Kind, KindPorts, Params
 
 if TYPE_CHECKING:
-    from shared.container import Container
     from shared.domain.jobs import Job
 
 
@@ -17,19 +16,18 @@ class HistoryExportParams(Params):
     pass
 
 
-def run(c: Container, job: Job, params: HistoryExportParams) -> dict[str, Any]:
-    rows = c.history.export(job.owner_id)
+def run(ports: KindPorts, job: Job, params: HistoryExportParams) -> dict[str, Any]:
+    rows = ports.history.export(job.owner_id)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["id", "timestamp", "city_name", "country", "city_id"])
     for entry in rows:
         writer.writerow([entry["id"], entry["timestamp"], entry["city_name"],
                          entry["country"], entry["city_id"]])  # fmt: skip
-    blob = f"exports/{job.owner_id}/{job.id}.csv"
-    c.blob_container("job-outputs").upload_blob(
-        blob, buffer.getvalue().encode("utf-8"), overwrite=True
+    reference = ports.outputs.put(
+        f"exports/{job.owner_id}/{job.id}.csv", buffer.getvalue().encode("utf-8"), "text/csv"
     )
-    return {"blob": f"job-outputs/{blob}", "rows": len(rows)}
+    return {"blob": reference, "rows": len(rows)}
 
 
 KIND = Kind("history.export", HistoryExportParams, run,

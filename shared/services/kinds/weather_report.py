@@ -3,32 +3,34 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
-from shared.services.kinds import Kind, Params
+from shared.services.kinds import Kind, KindPorts, Params
 
 if TYPE_CHECKING:
-    from shared.container import Container
     from shared.domain.jobs import Job
 
 
 class WeatherReportParams(Params):
-    cities: list[str] = Field(min_length=1, max_length=20)
+    cities: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        min_length=1, max_length=20
+    )
     units: Literal["metric", "imperial"] = "metric"
 
 
-def run(c: Container, job: Job, params: WeatherReportParams) -> dict[str, Any]:
+def run(ports: KindPorts, job: Job, params: WeatherReportParams) -> dict[str, Any]:
     report = []
     for name in params.cities:
-        report.append(c.weather.lookup(name, None, params.units, principal=None))
-    blob = f"reports/{job.owner_id}/{job.id}.json"
+        report.append(ports.weather.lookup(name, None, params.units, principal=None))
     body = json.dumps({"job_id": job.id, "generated_for": job.owner_id,
                        "cities": report}, default=str)  # fmt: skip
-    c.blob_container("job-outputs").upload_blob(blob, body.encode(), overwrite=True)
+    reference = ports.outputs.put(
+        f"reports/{job.owner_id}/{job.id}.json", body.encode(), "application/json"
+    )
     return {
-        "blob": f"job-outputs/{blob}",
+        "blob": reference,
         "cities": [
             {"city": r["city"]["name"], "country": r["city"]["country"],
              "temperature": r["temperature"], "conditions": r["conditions"],

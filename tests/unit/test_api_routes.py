@@ -1,0 +1,174 @@
+"""Every route of /work/shared/API.md (Operations, Accounts, Weather and history, Jobs),
+resolved through the real app's function metadata (``function_app.app.get_functions()``)
+under the real Functions host's rules (devtools/routing.py: functions in name order,
+case-insensitively, the first matching template and method wins; no ASP.NET precedence).
+
+The ids are minted by the code that mints them in the app. A row whose function is
+``None`` is in API.md but not (yet) served by this app: the test checks that no other
+function captures its path; whoever adds it names the function here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import pytest
+
+from devtools.routing import RouteTable, order_key
+from shared.domain.jobs import new_job_id, owner_in_job_id, time_sortable_id
+
+NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+USER = str(uuid.uuid4())
+JOB = new_job_id(NOW, USER)
+BID = time_sortable_id(NOW + timedelta(seconds=1))
+
+ROUTES: list[tuple[str, str, str | None]] = [
+    # Operations
+    ("GET", "/api/health", "health_check"),
+    ("GET", "/api/openapi.json", "openapi_document"),
+    ("GET", "/api/docs", "api_docs"),
+    ("GET", "/api/docs/swagger-ui.css", "api_docs_asset"),
+    ("GET", "/api/docs/init.js", "api_docs_asset"),
+    ("GET", "/api/app", None),  # the web app: not in this app yet
+    ("GET", "/api/app/js/main.js", None),
+    ("POST", "/admin/functions/process_job", None),  # the host's admin API, not a route
+    # Accounts
+    ("POST", "/api/register", "register"),
+    ("POST", "/api/resend-otp", "resend_otp"),
+    ("POST", "/api/verify-email", "verify_email"),
+    ("POST", "/api/login", "login"),
+    ("GET", "/api/me", "me"),
+    ("GET", "/api/users", "list_users"),
+    ("PUT", f"/api/users/{USER}/plan", "set_plan"),
+    ("GET", "/api/auth/providers", None),  # social sign-in: not in this app yet
+    ("GET", "/api/auth/local/login", None),
+    ("GET", "/api/auth/local/callback", None),
+    ("POST", "/api/auth/token", None),
+    # Weather and history
+    ("GET", "/api/weather", "get_weather"),
+    ("GET", "/api/history", "list_history"),
+    ("DELETE", "/api/history", "clear_history"),
+    # Jobs
+    ("POST", "/api/jobs", "create_job"),
+    ("GET", "/api/jobs", "list_jobs"),
+    ("GET", "/api/jobs/open", "list_open_jobs"),
+    ("GET", "/api/jobs/assigned", "list_assigned_jobs"),
+    ("GET", "/api/jobs/summary", "job_summary"),
+    ("GET", f"/api/jobs/{JOB}", "get_job"),
+    ("PATCH", f"/api/jobs/{JOB}", "edit_job"),
+    ("DELETE", f"/api/jobs/{JOB}", "cancel_job"),
+    ("GET", f"/api/jobs/{JOB}/result", "job_result"),
+    ("POST", f"/api/jobs/{JOB}/bids", "place_bid"),
+    ("GET", f"/api/jobs/{JOB}/bids", "list_bids"),
+    ("POST", f"/api/jobs/{JOB}/bids/{BID}/accept", "accept_bid"),
+    # What no route takes: a 404 from routing (the host's answer; not 405)
+    ("PUT", f"/api/admin/users/{USER}/plan", None),  # the old route: gone, as in Azure
+    ("GET", f"/api/users/{USER}/plan", None),
+    ("DELETE", "/api/health", None),
+    ("POST", "/api/jobs/open", None),
+    ("PUT", f"/api/jobs/{JOB}", None),
+    ("TRACE", "/api/jobs", None),
+]
+
+
+@lru_cache(maxsize=1)
+def http_functions() -> tuple[tuple[str, str | None, tuple[str, ...]], ...]:
+    """(name, route, methods) of the app's HTTP functions, from the metadata the host reads
+    (``get_functions()`` may be called once per app: it checks names are unique)."""
+    import function_app
+
+    found: list[tuple[str, str | None, tuple[str, ...]]] = []
+    for function in function_app.app.get_functions():
+        trigger: Any = function.get_trigger()
+        if type(trigger).__name__ == "HttpTrigger":
+            methods = tuple(str(getattr(m, "value", m)) for m in (trigger.methods or []))
+            found.append((str(function.get_function_name()), trigger.route, methods))
+    return tuple(found)
+
+
+def host_table(order: Callable[[str], str] = order_key) -> RouteTable[str]:
+    """The app's HTTP functions as the host loads them (refusals raise, as at load)."""
+    table: RouteTable[str] = RouteTable(prefix="api")
+    for name, route, methods in http_functions():
+        table.add(name, route, methods or None, name, order=order)
+    return table
+
+
+def resolved(table: RouteTable[str], method: str, path: str) -> str | None:
+    match, _ = table.resolve(path, method)
+    return match.route.target if match else None
+
+
+@pytest.mark.parametrize(("method", "path", "function"), ROUTES)
+def test_every_api_route_reaches_its_function(method: str, path: str, function: str | None) -> None:
+    assert resolved(host_table(), method, path) == function
+
+
+def test_the_table_covers_every_http_function_of_the_app() -> None:
+    named = {row[2] for row in ROUTES if row[2]}
+    assert named == {route.name for route in host_table().routes}
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        lambda name: name.upper(),  # .NET OrdinalIgnoreCase: "_" after letters
+        lambda name: name.lower(),  # "_" before letters
+        lambda name: "".join(chr(0x10FFFF - ord(c)) for c in name.lower()),  # reversed
+    ],
+    ids=["upper", "lower", "reversed"],
+)
+def test_routes_do_not_depend_on_function_order(order: Callable[[str], str]) -> None:
+    """No two of the app's routes take the same request, so the host's exact name
+    comparer (and any renaming) cannot change where a request goes."""
+    table = host_table(order)
+    for method, path, function in ROUTES:
+        assert resolved(table, method, path) == function, (method, path)
+
+
+@pytest.mark.parametrize("word", ["open", "assigned", "summary", "OPEN", "Summary"])
+def test_job_words_never_reach_a_job_id_route(word: str) -> None:
+    table = host_table()
+    for suffix in ("", "/result", "/bids"):
+        for method in ("GET", "PATCH", "DELETE", "POST"):
+            name = resolved(table, method, f"/api/jobs/{word}{suffix}")
+            assert name in {None, "list_open_jobs", "list_assigned_jobs", "job_summary"}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["%2F", "%5C", "%23", "%3F", "%00", "%0A", "%1F", "%7F", "%C2%85", "%20", "~", ".", "%25"],
+)
+def test_ids_holding_characters_table_keys_forbid_do_not_match(bad: str) -> None:
+    table = host_table()
+    for method, path in [
+        ("GET", f"/api/jobs/{JOB}{bad}"),
+        ("GET", f"/api/jobs/{JOB[:20]}{bad}{JOB[20:]}"),
+        ("POST", f"/api/jobs/{JOB}/bids/{BID}{bad}/accept"),
+        ("PUT", f"/api/users/{USER}{bad}/plan"),
+        ("PUT", f"/api/users/{bad}/plan"),
+    ]:
+        assert resolved(table, method, path) is None, path
+
+
+def test_the_route_shapes_are_those_of_the_ids_the_app_mints() -> None:
+    table = host_table()
+    for step in range(200):
+        when = NOW + timedelta(milliseconds=37 * step)
+        owner = str(uuid.uuid4())
+        job = new_job_id(when, owner)
+        assert owner_in_job_id(job) == owner
+        assert resolved(table, "GET", f"/api/jobs/{job}") == "get_job"
+        bid = time_sortable_id(when)
+        assert resolved(table, "POST", f"/api/jobs/{job}/bids/{bid}/accept") == "accept_bid"
+        assert resolved(table, "PUT", f"/api/users/{owner}/plan") == "set_plan"
+    # Shapes that are not ids: too short, a bid id where a job id goes, an upper-case
+    # owner part is fine (owner ids are [A-Za-z0-9_-]), a 101-character owner is not.
+    assert resolved(table, "GET", f"/api/jobs/{BID}") is None
+    assert resolved(table, "GET", "/api/jobs/123-abc") is None
+    assert resolved(table, "GET", f"/api/jobs/{time_sortable_id(NOW)}-A_b-9") == "get_job"
+    assert resolved(table, "GET", f"/api/jobs/{time_sortable_id(NOW)}-{'a' * 101}") is None
