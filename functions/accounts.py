@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared import http
 from shared.container import container
+from shared.domain.text import Cursor
 from shared.routes import USER_ID
 from shared.services.accounts import OTP_QUEUE
 
@@ -70,7 +71,7 @@ class PlanIn(_In):
 
 class UsersQuery(_In):
     limit: int = Field(20, ge=1, le=100)
-    cursor: str | None = None
+    cursor: Cursor | None = Field(None, description="a next_cursor from the page before")
 
 
 class RegisteredOut(BaseModel):

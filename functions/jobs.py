@@ -22,7 +22,7 @@ from pydantic import (
 from shared import http
 from shared.container import container
 from shared.domain.currencies import ISO_4217
-from shared.domain.text import Line, Text
+from shared.domain.text import Cursor, Line, Text
 from shared.routes import BID_ID, JOB_ID
 from shared.services import jobs
 from shared.services.job_kinds import KINDS
@@ -86,7 +86,7 @@ class JobsQuery(_In):
     kind: KindName | None = None
     sort: Literal["created_at", "-created_at", "scheduled_time", "-scheduled_time"] = "-created_at"
     limit: int = Field(20, ge=1, le=100)
-    cursor: str | None = None
+    cursor: Cursor | None = Field(None, description="a next_cursor from the page before")
 
     @field_validator("kind")
     @classmethod
@@ -96,7 +96,7 @@ class JobsQuery(_In):
 
 class PageQuery(_In):
     limit: int = Field(20, ge=1, le=100)
-    cursor: str | None = None
+    cursor: Cursor | None = Field(None, description="a next_cursor from the page before")
 
 
 # A positive amount with at most two decimals, as a JSON number or a decimal string.

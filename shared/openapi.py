@@ -335,7 +335,15 @@ def _link_name(function: str) -> str:
     return "".join(part.capitalize() for part in function.split("_"))
 
 
-def _problem_response(status: int) -> dict[str, Any]:
+_HOST_NOT_FOUND = (
+    "Not found: problem+json from the app; or, when a path parameter is outside its pattern, "
+    "the Functions host's own 404 with an empty body (no function is reached)"
+)
+
+
+def _problem_response(status: int, host_may_answer: bool = False) -> dict[str, Any]:
+    if host_may_answer:  # the body is problem+json or empty: no one media type to promise
+        return {"description": _HOST_NOT_FOUND}
     response: dict[str, Any] = {
         "description": _STATUS_TEXT.get(status, "Error"),
         "content": {PROBLEM_JSON: {"schema": _PROBLEM_REF}},
@@ -458,8 +466,9 @@ def build_document(
             elif doc.optional_auth:
                 errors |= {401}  # a token, if sent, must be valid
                 operation["security"] = [{}, {"bearerAuth": []}]
+            constrained = any(p.schema != {"type": "string"} for p in path_parameters)
             for status in sorted(errors - set(doc.alternatives)):
-                responses[str(status)] = _problem_response(status)
+                responses[str(status)] = _problem_response(status, status == 404 and constrained)
             operation["responses"] = responses
             paths.setdefault(path, {})[method.lower()] = operation
 

@@ -24,13 +24,21 @@ PLACE_NAME_PATTERN = rf"^[^{_C0_C1}]*[^\s,{_C0_C1}][^{_C0_C1}]*$"
 """A place name (``Paris`` or ``Paris,FR``): one line with a character that is neither white
 space nor a comma."""
 
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"
+"""A list cursor: opaque, base64url without padding (only a ``next_cursor`` given out is one)."""
+
 Line = Annotated[str, StringConstraints(pattern=LINE_PATTERN)]
 Text = Annotated[str, StringConstraints(pattern=TEXT_PATTERN)]
 PlaceName = Annotated[str, StringConstraints(pattern=PLACE_NAME_PATTERN)]
+Cursor = Annotated[
+    str,
+    StringConstraints(pattern=CURSOR_PATTERN, max_length=1024),
+]
 
 PATTERN_MESSAGES = {
     LINE_PATTERN: "must not contain control characters",
     TEXT_PATTERN: "must not contain control characters other than tab and line breaks",
     PLACE_NAME_PATTERN: "must not be blank or contain control characters",
+    CURSOR_PATTERN: "not a cursor of this list",
 }
 """What a value that fails one of these patterns is told (instead of the pattern)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from devtools.azurite import Azurite
 from tests.support.host import LocalHost
 from tests.support.signup import verified_account
 from tests.support.waiting import wait_for
+
+LATER = datetime.now(UTC) + timedelta(days=30)
 
 
 @dataclass
@@ -72,7 +75,7 @@ def app(
     headers = {"Authorization": f"Bearer {token}"}
     job = requests.post(
         f"{host.url}/api/jobs",
-        json={"name": "mine", "kind": "history.export", "scheduled_time": "2099-01-01T00:00:00Z"},
+        json={"name": "mine", "kind": "history.export", "scheduled_time": LATER.isoformat()},
         headers=headers,
         timeout=30,
     )
@@ -210,12 +213,12 @@ def test_bad_edits_and_bids_on_a_real_job_store_nothing(app: App) -> None:
         {"params": None},
         {"scheduled_time": None},
         {"name": "a\u0085b"},
-        {"scheduled_time": "2099-01-01T00:00:00"},  # naive: an offset is required
+        {"scheduled_time": LATER.replace(tzinfo=None).isoformat()},  # naive: needs an offset
     ):
         edited = app.call("PATCH", job, json=body)
         assert edited.status_code == 400, (body, edited.text)
     for fee in ({"amount": ""}, {"amount": "1e2"}, {"amount": 0}, {"amount": True}):
-        bid = {"comment": "c", "proposed_deadline": "2099-01-01", "fee": fee}
+        bid = {"comment": "c", "proposed_deadline": LATER.date().isoformat(), "fee": fee}
         placed = app.call("POST", f"{job}/bids", json=bid)
         assert placed.status_code in (400, 403), (fee, placed.text)  # 403: one's own job
     assert storage_counts(app.storage) == before

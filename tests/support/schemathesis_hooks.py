@@ -1,9 +1,10 @@
 """Schemathesis hooks for fuzzing this API (loaded through ``schemathesis.toml``).
 
-One rule of the API cannot be written in JSON Schema: times and dates that must not be in
-the past (a job's ``scheduled_time``, a bid's ``proposed_deadline``). A generated value
-that is well formed but already past is moved into the future, so that "schema-valid
-request rejected" keeps meaning what it says. Anything else is left as generated
+One rule of the API cannot be written in JSON Schema: times relative to now (a job's
+``scheduled_time`` must be neither past nor more than 366 days ahead, a bid's
+``proposed_deadline`` not past). A generated value that is well formed but outside that
+window is moved into it, so that "schema-valid request rejected" keeps meaning what it
+says. Anything else is left as generated
 (malformed values included: those are for the negative checks).
 """
 
@@ -25,7 +26,8 @@ def _future_time(value: Any) -> Any:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return value
-    if parsed.tzinfo is None or parsed > datetime.now(UTC) + timedelta(minutes=5):
+    now = datetime.now(UTC)
+    if parsed.tzinfo is None or now + timedelta(minutes=5) < parsed < now + timedelta(days=300):
         return value
     moved = datetime.now(parsed.tzinfo) + timedelta(days=1)
     return moved.isoformat()
@@ -46,7 +48,7 @@ def _future_date(value: Any) -> Any:
 def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> schemathesis.Case:
     operation_id = case.operation.definition.raw.get("operationId")
     body = case.body
-    if isinstance(body, dict):
+    if isinstance(body, dict):  # a generated body may be anything: only objects are touched
         if operation_id in _FUTURE_TIMES and _FUTURE_TIMES[operation_id] in body:
             field = _FUTURE_TIMES[operation_id]
             body[field] = _future_time(body[field])
