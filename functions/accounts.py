@@ -47,6 +47,10 @@ AnyEmail = Annotated[str, Field(min_length=3, max_length=254)]
 
 
 class RegisterIn(_In):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"email": "ann@example.com", "password": "correct horse"}]}
+    )
+
     email: Email
     password: str = Field(min_length=8, max_length=128)
 

@@ -148,6 +148,14 @@ class FeeIn(_In):
 
 
 class BidIn(_In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"comment": "I can deliver this within a week.",
+                 "proposed_deadline": "2030-06-30", "fee": {"amount": 120.5, "currency": "EUR"}}
+            ]
+        }
+    )  # fmt: skip
     comment: Text = Field(min_length=1, max_length=2000)
     proposed_deadline: date = Field(description="YYYY-MM-DD, not in the past")
     fee: FeeIn
@@ -179,6 +187,13 @@ def _params_by_kind(schema: dict[str, Any]) -> None:
             alternative["required"] = ["params"]
         alternatives.append(alternative)
     schema["oneOf"] = alternatives
+    schema["examples"] = [
+        {"name": "Weekend weather", "kind": "weather.report",
+         "params": {"cities": ["Paris", "Berlin,DE"], "units": "metric"}},
+        {"name": "My searches", "kind": "history.export"},
+        {"name": "Feedback mood", "kind": "text.sentiment",
+         "params": {"texts": ["Great work, thank you!", "This was late again."]}},
+    ]  # fmt: skip
 
 
 class JobOut(BaseModel):
