@@ -167,7 +167,8 @@ def me(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="users", methods=["GET"])
 @http.endpoint("List users, newest first (administrators only)", query=UsersQuery,
-               response=UserPage, auth=True, tags=TAGS, errors=(403,))  # fmt: skip
+               response=UserPage, auth=True, tags=TAGS, errors=(403,),
+               links={"set_plan": {"user_id": "$response.body#/items/0/id"}})  # fmt: skip
 def list_users(req: func.HttpRequest) -> func.HttpResponse:
     user = http.authenticate(req)
     query = http.parse_query(req, UsersQuery)

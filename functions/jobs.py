@@ -74,6 +74,8 @@ class JobPatch(_In):
     params: dict[str, Any] = Field(None, description="params of the job's kind")  # type: ignore[arg-type]
     scheduled_time: AwareDatetime = Field(None, description="not in the past")  # type: ignore[assignment]
 
+    model_config = ConfigDict(json_schema_extra=lambda schema: _patch_params(schema))
+
     @model_validator(mode="after")
     def _something(self) -> JobPatch:
         if not self.model_fields_set:
@@ -161,6 +163,21 @@ class BidIn(_In):
     fee: FeeIn
 
 
+def _kind_params_schema(name: str) -> dict[str, Any]:
+    params = KINDS[name].params.model_json_schema(ref_template="#/components/schemas/{model}")
+    params.pop("$defs", None)
+    params.pop("title", None)
+    return params
+
+
+def _patch_params(schema: dict[str, Any]) -> None:
+    """JobPatch's params: those of one of the kinds (the job's own; the request cannot say)."""
+    schema["properties"]["params"] = {
+        "description": "params of the job's kind",
+        "anyOf": [_kind_params_schema(name) for name in sorted(KINDS)],
+    }
+
+
 def _accepts_no_params(model: type[BaseModel]) -> bool:
     try:
         model.model_validate({})
@@ -173,9 +190,7 @@ def _params_by_kind(schema: dict[str, Any]) -> None:
     """JobIn's schema: one alternative per kind, each with that kind's params schema."""
     alternatives = []
     for name in sorted(KINDS):
-        params = KINDS[name].params.model_json_schema(ref_template="#/components/schemas/{model}")
-        params.pop("$defs", None)
-        params.pop("title", None)
+        params = _kind_params_schema(name)
         alternative: dict[str, Any] = {
             "properties": {"kind": {"const": name}, "params": params},
             "description": KINDS[name].description,
