@@ -24,6 +24,8 @@ from tests.support.signup import verified_account
 from tests.support.waiting import wait_for
 
 LATER = datetime.now(UTC) + timedelta(days=30)
+FAR_AHEAD = "9999-12-31T23:59:59-14:00"  # in UTC past the last datetime Python has
+YEAR_ONE = "0001-01-01T00:00:00+14:00"  # in UTC before the first
 
 
 @dataclass
@@ -179,7 +181,38 @@ BAD_INPUTS: list[tuple[str, str, str, dict[str, Any], int]] = [
         400,
     ),
     ("over-64-kib", "POST", "/api/jobs", {"json": {"name": "x" * 70_000, "kind": "x"}}, 413),
+    (
+        "far-date",
+        "POST",
+        "/api/jobs",
+        {
+            "json": {
+                "name": "x",
+                "kind": "history.export",
+                "scheduled_time": "9999-12-31T23:59:59-14:00",
+            }
+        },
+        400,
+    ),
+    (
+        "year-one",
+        "POST",
+        "/api/jobs",
+        {
+            "json": {
+                "name": "x",
+                "kind": "history.export",
+                "scheduled_time": "0001-01-01T00:00:00+14:00",
+            }
+        },
+        400,
+    ),
 ]
+
+# Ids holding characters Table keys forbid never reach a function: the route constraints
+# refuse them and the host answers its own 404 (an empty body, as the real host's).
+BAD_PATHS = ["/api/jobs/a%2Fb", "/api/jobs/a%23b", "/api/jobs/a%3Fb", "/api/jobs/a%5Cb",
+             "/api/jobs/%0A", "/api/jobs/%C2%84/bids", "/api/users/a%2Fb/plan"]  # fmt: skip
 
 
 def test_bad_input_is_a_4xx_problem_and_stores_nothing(app: App) -> None:
@@ -201,6 +234,14 @@ def test_bad_input_is_a_4xx_problem_and_stores_nothing(app: App) -> None:
             failures.append(f"{name}: not a problem: {response.text[:300]}")
         elif storage_counts(app.storage) != before:
             failures.append(f"{name}: storage changed: {before} -> {storage_counts(app.storage)}")
+    for path in BAD_PATHS:
+        before = storage_counts(app.storage)
+        method = "PUT" if path.endswith("/plan") else "GET"
+        response = app.call(method, path, json={"plan": "premium"} if method == "PUT" else None)
+        if response.status_code != 404:
+            failures.append(f"{path}: {response.status_code} {response.text[:300]}")
+        elif storage_counts(app.storage) != before:
+            failures.append(f"{path}: storage changed")
     assert not failures, "\n".join(failures)
 
 
