@@ -45,7 +45,7 @@ from shared.domain.errors import (
     UpstreamUnavailable,
     ValidationFailed,
 )
-from shared.domain.text import PATTERN_MESSAGES
+from shared.domain.text import error_message
 from shared.logging import function_name_var, get_logger, request_id_var, user_id_var
 
 MAX_BODY_BYTES = 64 * 1024
@@ -243,9 +243,7 @@ def _field_errors(exc: ValidationError) -> list[FieldError]:
     errors = []
     for err in exc.errors(include_url=False):
         loc = ".".join(str(part) for part in err.get("loc", ())) or "body"
-        message = err.get("msg", "is not valid")
-        if err.get("type") == "string_pattern_mismatch":
-            message = PATTERN_MESSAGES.get(err.get("ctx", {}).get("pattern", ""), message)
+        message = error_message(err)
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
         errors.append(FieldError(field=loc, message=message))

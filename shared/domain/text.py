@@ -9,7 +9,8 @@ alike.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from pydantic import StringConstraints
 
@@ -42,3 +43,11 @@ PATTERN_MESSAGES = {
     CURSOR_PATTERN: "not a cursor of this list",
 }
 """What a value that fails one of these patterns is told (instead of the pattern)."""
+
+
+def error_message(error: Mapping[str, Any]) -> str:
+    """The message for one pydantic error: ours for these patterns, pydantic's otherwise."""
+    message = str(error.get("msg", "is not valid"))
+    if error.get("type") == "string_pattern_mismatch":
+        return PATTERN_MESSAGES.get(error.get("ctx", {}).get("pattern", ""), message)
+    return message

@@ -277,3 +277,14 @@ def test_query_parameters_are_never_nullable(document: dict[str, Any]) -> None:
         p for p in document["paths"]["/api/jobs"]["get"]["parameters"] if p["name"] == "kind"
     )
     assert kind["schema"]["enum"] == ["history.export", "text.sentiment", "weather.report"]
+
+
+def test_a_weather_report_refuses_cities_the_weather_route_refuses() -> None:
+    from shared.domain.errors import ValidationFailed
+    from shared.services.job_kinds import validate_params
+
+    assert validate_params("weather.report", {"cities": ["Paris,FR"]})["cities"] == ["Paris,FR"]
+    for city in ("  ", ",", "Pa\u0085ris", "a\nb"):
+        with pytest.raises(ValidationFailed) as refused:
+            validate_params("weather.report", {"cities": [city]})
+        assert refused.value.errors[0].message == "must not be blank or contain control characters"
