@@ -7,6 +7,8 @@
 #   docker run --rm -p 8080:80 -e AzureWebJobsStorage="<connection string>" \
 #     -e AUTH_SIGNING_KEY="<32+ random bytes>" weather-jobs
 #   curl http://localhost:8080/api/health
+# `docker compose up` (docker-compose.yml) runs this image with Azurite and the Web PubSub
+# emulator and the settings of local.settings.example.json.
 # It was written without a Docker engine (none on the machine it was written on) and has not
 # been built: build it once before relying on it.
 #

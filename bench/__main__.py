@@ -18,8 +18,20 @@
   requests/s, p50/p99, per-operation counts, 4xx, and errors (5xx and connection
   failures; none allowed), beside one Azurite point read.
 
+- login (``--only login``): POST /api/login (a verified account, right password) p50 with
+  the abuse limits on, beside the same with ``RATE_LIMITS_ENABLED=false``, and the storage
+  calls of a login with and without the limits, counted in process.
+
+Every other figure runs with ``RATE_LIMITS_ENABLED=false``: a bench is a load test from
+one client address, which the limits exist to stop.
+
+- realtime (``--only realtime``): delivery latency from a server publish (the Python SDK's
+  ``send_to_group``) to each client's receipt through the local Web PubSub emulator, with
+  1,000 WebSocket connections open in 100 groups, beside a bare WebSocket echo
+  (bench/realtime.py; needs no Azurite).
+
 ``--only SECTION`` (repeatable) runs some sections alone: imports, health, weather,
-upstream, jobs, point, load (``python -m bench --only load --duration 15``).
+upstream, jobs, point, load, login, realtime (``python -m bench --only load --duration 15``).
 
 Everything runs on loopback against an in-memory Azurite started here and stopped after.
 Results are also written to bench/results/latest.json (``latest-<sections>.json`` with
@@ -30,6 +42,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import email
+import email.policy
 import json
 import os
 import platform
@@ -259,8 +273,6 @@ LOAD_MIX = ["weather"] * 8 + ["history"] * 4 + ["create_job"] * 3 + ["read_job"]
 def _register_accounts(host: Any, outbox: Path, count: int) -> list[str]:
     """Register, verify (the code from the outbox folder) and log in ``count`` accounts;
     their bearer tokens."""
-    import email
-    import email.policy
     import uuid
     from concurrent.futures import ThreadPoolExecutor
     from email.message import EmailMessage
@@ -407,7 +419,121 @@ def bench_load(
     }
 
 
-SECTIONS = ("imports", "health", "weather", "upstream", "jobs", "point", "load")
+LOGINS = 25  # with 3 warm-up logins, under the 30 per 5 minutes one client may make
+
+
+def _login_p50(values: dict[str, str], outbox: Path, limits: bool) -> dict[str, Any]:
+    """Register, verify (code from the outbox) and time sequential logins of one account."""
+    import uuid
+
+    import requests
+
+    from shared.domain.accounts import code_from_email
+    from tests.support.host import LocalHost
+
+    settings = {**values, "RATE_LIMITS_ENABLED": str(limits).lower(),
+                "EMAIL_PROVIDER": "outbox", "EMAIL_OUTBOX_DIR": str(outbox)}  # fmt: skip
+    address = f"bench-{uuid.uuid4().hex[:8]}@example.com"
+    body = {"email": address, "password": "correct horse battery"}
+    with LocalHost(settings) as host, requests.Session() as session:
+        session.post(f"{host.url}/api/register", json=body, timeout=30).raise_for_status()
+        code = None
+        deadline = time.monotonic() + 30
+        while code is None and time.monotonic() < deadline:
+            for path in outbox.glob("*.eml"):
+                message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+                if str(message["To"]) == address:
+                    code = code_from_email(message)  # type: ignore[arg-type]
+            time.sleep(0.05)
+        assert code is not None, "no verification e-mail in the outbox"
+        verify = {"email": address, "otp": code}
+        session.post(f"{host.url}/api/verify-email", json=verify, timeout=30).raise_for_status()
+
+        def login() -> None:
+            response = session.post(f"{host.url}/api/login", json=body, timeout=30)
+            response.raise_for_status()
+
+        return _summary(timed(login, LOGINS, 3))
+
+
+def _storage_calls_per_login(values: dict[str, str], limits: bool) -> dict[str, int]:
+    """Storage calls of one successful login in process (the service on Azurite, every
+    table call counted): the first of this process, and a later one."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from shared.container import Container
+    from shared.domain.accounts import User
+    from shared.settings import Settings
+
+    calls: list[str] = []
+
+    class Counting:
+        def __init__(self, table: Any) -> None:
+            self._table = table
+
+        def __getattr__(self, name: str) -> Any:
+            def call(*args: Any, **kwargs: Any) -> Any:
+                calls.append(name)
+                return getattr(self._table, name)(*args, **kwargs)
+
+            return call
+
+    class CountingContainer(Container):
+        def table(self, name: str) -> Any:
+            return Counting(super().table(name))
+
+    settings = Settings(**{**values, "RATE_LIMITS_ENABLED": str(limits).lower()})  # type: ignore[arg-type]
+    c = CountingContainer(settings)
+    address, password = f"calls-{uuid.uuid4().hex[:8]}@example.com", "correct horse battery"
+    c.accounts.users.add(User(
+        id=str(uuid.uuid4()), email=address, password_hash=c.passwords.hash(password),
+        email_verified=True, plan="basic", created_at=datetime.now(UTC),
+    ))  # fmt: skip
+    counts = {}
+    for label in ("first_login", "later_login"):
+        calls.clear()
+        c.accounts.login(address, password, "203.0.113.9")
+        counts[label] = len(calls)
+    return counts
+
+
+def _limiter_hit_ms(connection_string: str) -> dict[str, float]:
+    """One allowed hit on a key this process knows (one conditional write), in process."""
+    from azure.data.tables import TableClient
+
+    from shared.adapters.clock import SystemClock
+    from shared.adapters.table_ratelimits import TableRateLimiter
+    from shared.domain.ratelimits import Rate
+
+    table = TableClient.from_connection_string(connection_string, "ratelimits")
+    with contextlib.suppress(Exception):
+        table.create_table()
+    limiter, rate = TableRateLimiter(table, SystemClock()), Rate("bench", 10**9, 1)
+    return _summary(timed(lambda: limiter.hit(rate, "bench-key"), 200, 20))
+
+
+def bench_login(values: dict[str, str]) -> dict[str, Any]:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        on = _login_p50(values, Path(folder) / "on", limits=True)
+        off = _login_p50(values, Path(folder) / "off", limits=False)
+    return {
+        "limits_on": on,
+        "limits_off": off,
+        "p50_added_ms": round(on["p50_ms"] - off["p50_ms"], 3),
+        "limiter_hit_in_process": _limiter_hit_ms(values["AzureWebJobsStorage"]),
+        "storage_calls_per_login": {
+            "limits_on": _storage_calls_per_login(values, limits=True),
+            "limits_off": _storage_calls_per_login(values, limits=False),
+        },
+    }
+
+
+SECTIONS = (
+    "imports", "health", "weather", "upstream", "jobs", "point", "load", "login", "realtime",
+)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -427,13 +553,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from tests.support.host import LocalHost
 
-    results: dict[str, Any] = {
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(terse=True),
-        }
-    }
+    results: dict[str, Any] = {"machine": _machine()}
+    if "realtime" in run:  # needs no Azurite
+        from bench.realtime import bench_realtime
+
+        results["realtime"] = bench_realtime()
+    if not run - {"realtime"}:
+        return _write(results, "latest-realtime.json")  # no Azurite needed
     with Azurite() as azurite:
         env = dict(os.environ)
         env.update({
@@ -461,6 +587,7 @@ def main(argv: list[str] | None = None) -> int:
             "AzureWebJobsStorage": azurite.connection_string,
             "AUTH_SIGNING_KEY": env["AUTH_SIGNING_KEY"],
             "WEATHER_PROVIDER": "simulated",
+            "RATE_LIMITS_ENABLED": "false",
         }
         if "health" in run:
             with LocalHost(values) as host, requests.Session() as session:
@@ -485,6 +612,8 @@ def main(argv: list[str] | None = None) -> int:
             results["load"] = bench_load(
                 azurite, values, args.clients, args.duration, args.requests
             )
+        if "login" in run:
+            results["login"] = bench_login(values)
 
         if "point" in run:
             table = TableClient.from_connection_string(azurite.connection_string, "benchpoint")
@@ -494,13 +623,24 @@ def main(argv: list[str] | None = None) -> int:
             results["azurite_point_read"] = _summary(
                 timed(lambda: table.get_entity("p", "r"), args.requests, 20)
             )
+    # A partial run (--only) does not replace the figures of a full one.
+    partial = f"latest-{'-'.join(sorted(run))}.json"
+    return _write(results, partial if args.only else "latest.json")
 
+
+def _machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(terse=True),
+    }
+
+
+def _write(results: dict[str, Any], name: str) -> int:
     output = json.dumps(results, indent=2)
     print(output)
     target = ROOT / "bench" / "results"
     target.mkdir(parents=True, exist_ok=True)
-    # A partial run (--only) does not replace the figures of a full one.
-    name = "latest.json" if not args.only else f"latest-{'-'.join(sorted(run))}.json"
     (target / name).write_text(output + "\n", encoding="utf-8")
     return 0
 

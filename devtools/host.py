@@ -209,6 +209,12 @@ class FunctionsHost:
         for key, value in parse_qsl(split.query, keep_blank_values=True):
             # ASP.NET joins repeated query keys with a comma.
             params[key] = f"{params[key]},{value}" if key in params else value
+        # As the Azure front end does: the peer address appended to X-Forwarded-For.
+        headers = {k: v for k, v in headers.items() if k.lower() != "x-forwarded-for"} | {
+            "X-Forwarded-For": ", ".join(
+                [v for k, v in headers.items() if k.lower() == "x-forwarded-for"] + [remote]
+            )
+        }
         request = func.HttpRequest(
             method=method,
             url=base_url + target,

@@ -123,7 +123,7 @@ class UserPage(BaseModel):
                errors=(409, 429))  # fmt: skip
 def register(req: func.HttpRequest) -> func.HttpResponse:
     body = http.parse_body(req, RegisterIn)
-    user = container().accounts.register(body.email, body.password)
+    user = container().accounts.register(body.email, body.password, http.client_address(req))
     return http.created({"id": user.id, "email": user.email, "email_verified": False})
 
 
@@ -132,7 +132,7 @@ def register(req: func.HttpRequest) -> func.HttpResponse:
                body=EmailIn, status=202, tags=TAGS, errors=(429,))  # fmt: skip
 def resend_otp(req: func.HttpRequest) -> func.HttpResponse:
     body = http.parse_body(req, EmailIn)
-    container().accounts.resend_otp(body.email)
+    container().accounts.resend_otp(body.email, http.client_address(req))
     return http.accepted({"status": "accepted"})
 
 
@@ -150,7 +150,7 @@ def verify_email(req: func.HttpRequest) -> func.HttpResponse:
                response=TokenOut, tags=TAGS, errors=(401, 403, 429))  # fmt: skip
 def login(req: func.HttpRequest) -> func.HttpResponse:
     body = http.parse_body(req, LoginIn)
-    token = container().accounts.login(body.email, body.password)
+    token = container().accounts.login(body.email, body.password, http.client_address(req))
     return http.ok(
         {"access_token": token.access_token, "token_type": "Bearer",
          "expires_in": token.expires_in},

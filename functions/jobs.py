@@ -290,6 +290,7 @@ def _page(items: list[Any], cursor: str | None) -> dict[str, Any]:
 def create_job(req: func.HttpRequest) -> func.HttpResponse:
     user = http.authenticate(req)
     body = http.parse_body(req, JobIn)
+    container().limits.job_creation(user.user_id)
     job = container().job_service.create(
         user, name=body.name, description=body.description, kind=body.kind,
         params=body.params, scheduled_time=body.scheduled_time,
@@ -386,6 +387,7 @@ def job_result(req: func.HttpRequest) -> func.HttpResponse:
 def place_bid(req: func.HttpRequest) -> func.HttpResponse:
     user = http.authenticate(req)
     body = http.parse_body(req, BidIn)
+    container().limits.bid_creation(user.user_id)
     bid = container().job_service.place_bid(
         user, req.route_params["job_id"],
         jobs.BidInput(body.comment, body.proposed_deadline, body.fee.amount, body.fee.currency),

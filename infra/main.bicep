@@ -5,7 +5,7 @@
 // app reads them through Key Vault references resolved with its user-assigned identity.
 targetScope = 'subscription'
 
-metadata description = 'Weather & Jobs function app: Flex Consumption, identity-only storage, Key Vault, App Insights.'
+metadata description = 'Weather & Jobs function app: Flex Consumption, identity-only storage, Key Vault, App Insights, Web PubSub, ACS e-mail.'
 
 // ---------------------------------------------------------------------------------------
 // Environment
@@ -15,6 +15,13 @@ metadata description = 'Weather & Jobs function app: Flex Consumption, identity-
 @maxLength(64)
 @description('Name of the azd environment (AZURE_ENV_NAME): names the resource group, seeds the resource token and is the azd-env-name tag.')
 param environmentName string
+
+@allowed([
+  'dev'
+  'prod'
+])
+@description('Kind of environment (AZURE_ENV_TYPE). Sets the defaults of the cost and resilience knobs below: dev is the cheapest (scale to zero, LRS, Free Web PubSub, 30-day logs, no alerts); prod has always-ready instances, zone redundancy, Standard Web PubSub, 90-day logs, purge protection and alerts. Each knob can still be set on its own. docs/ops.md "Environments".')
+param environmentType string = 'dev'
 
 @minLength(1)
 @description('Azure region of every resource; it must offer Flex Consumption (az functionapp list-flexconsumption-locations).')
@@ -56,6 +63,10 @@ param openWeatherApiKey string = ''
 @description('SMTP password (SMTP_PASSWORD). Empty: no secret, no app setting (an SMTP relay without authentication).')
 param smtpPassword string = ''
 
+@secure()
+@description('Client secrets of the social sign-in providers, {"<name>": "<secret>"} (azd env OAUTH_CLIENT_SECRETS, JSON). Each becomes the Key Vault secret oauth-<name>-client-secret. A provider of oauthProviders missing here still gets its Key Vault reference: set the secret out of band (docs/ops.md).')
+param oauthClientSecrets object = {}
+
 // ---------------------------------------------------------------------------------------
 // Application settings (API.md "Settings")
 // ---------------------------------------------------------------------------------------
@@ -76,14 +87,14 @@ param weatherRateLimitPerMinute int = 60
 param weatherRefreshSchedule string = '0 */10 * * * *'
 
 @allowed([
-  'smtp'
   'acs'
+  'smtp'
 ])
-@description('E-mail delivery (EMAIL_PROVIDER): an SMTP relay, or Azure Communication Services with the app identity. The file outbox is local-only (the deployed package is read-only).')
-param emailProvider string = 'smtp'
+@description('E-mail delivery (EMAIL_PROVIDER): Azure Communication Services with the app identity (default: created here with an Azure-managed domain, so that codes are delivered from the first deployment), or an SMTP relay (then smtpHost is required: the deployment fails without it). The file outbox is local-only (the deployed package is read-only).')
+param emailProvider string = 'acs'
 
-@description('From address of the verification e-mails (EMAIL_SENDER). With ACS it must be a sender of a domain connected to the ACS resource, e.g. DoNotReply@<domain>.')
-param emailSender string = 'no-reply@example.com'
+@description('From address of the verification e-mails (EMAIL_SENDER). Empty with ACS created here: DoNotReply@<managed domain>. With SMTP or an existing ACS resource it is required (with ACS, a sender of a domain connected to that resource).')
+param emailSender string = ''
 
 @description('SMTP relay host name (SMTP_HOST); required when emailProvider is smtp.')
 param smtpHost string = ''
@@ -99,11 +110,29 @@ param smtpUsername string = ''
 @description('Upgrade the SMTP connection with STARTTLS (SMTP_STARTTLS).')
 param smtpStartTls bool = true
 
-@description('Endpoint of an existing Azure Communication Services resource, https://<name>.<geo>.communication.azure.com (ACS_ENDPOINT); required when emailProvider is acs.')
+@description('Resource id of an existing Azure Communication Services resource to send through instead of the one created here (e.g. one with a custom, DNS-verified domain). Empty: ACS, an Email Communication Service and an Azure-managed domain are created. When set, the app identity is granted Communication and Email Service Owner on it, and acsEndpoint and emailSender are required.')
+param acsResourceId string = ''
+
+@description('Endpoint of that existing ACS resource, https://<name>.<geo>.communication.azure.com (ACS_ENDPOINT); ignored when ACS is created here.')
 param acsEndpoint string = ''
 
-@description('Resource id of that ACS resource. When set, the app identity is granted Communication and Email Service Owner on it, so that it can send without a connection string.')
-param acsResourceId string = ''
+@description('Data location of the ACS resources created here (where ACS stores data at rest).')
+param acsDataLocation string = 'Europe'
+
+@description('Web PubSub hub the app publishes to (WEBPUBSUB_HUB).')
+param webPubSubHub string = 'weather'
+
+@description('Social sign-in providers (OAUTH_PROVIDERS), a JSON list of {"name", "display_name", "issuer", "client_id"} (azd env OAUTH_PROVIDERS). Each provider\'s client secret is the app setting OAUTH_<NAME>_CLIENT_SECRET, a Key Vault reference. Empty: no social sign-in.')
+param oauthProviders array = []
+
+@description('The abuse limits of the API (RATE_LIMITS_ENABLED); false only for load tests.')
+param rateLimitsEnabled bool = true
+
+@description('Origins allowed to call the API from a browser (CORS), e.g. ["https://app.example.com"] (azd env ALLOWED_ORIGINS, JSON). Empty: none.')
+param allowedOrigins array = []
+
+@description('E-mail addresses the alerts notify (azd env ALERT_EMAILS, JSON list); alerts exist when enableAlerts is true.')
+param alertEmails array = []
 
 @description('Comma-separated e-mails of the administrators (ADMIN_EMAILS).')
 param adminEmails string = ''
@@ -116,7 +145,12 @@ param jobsSweepSchedule string = '0 * * * * *'
 @description('Time limit of one job run in seconds (JOB_TIMEOUT_SECONDS). At most 270: the run plus its bookkeeping must end inside host.json functionTimeout (5 minutes).')
 param jobTimeoutSeconds int = 120
 
-@description('Create Azure AI Language and score bid comments with it (SENTIMENT_PROVIDER=azure, TEXT_ANALYTICS_ENDPOINT); false keeps the offline model (local).')
+// Responsible AI: the first Azure AI Language (or other Azure AI services) resource created
+// in a subscription may require the subscription owner to accept Microsoft's Responsible AI
+// terms once (portal: create one Language resource by hand and tick the notice). Until that
+// is done, creating the account fails with an error naming the terms; nothing else here
+// needs it. That is why Language is off by default. docs/ops.md "Azure AI Language".
+@description('Create Azure AI Language and score bid comments with it (SENTIMENT_PROVIDER=azure, TEXT_ANALYTICS_ENDPOINT); false keeps the offline model (local). The subscription must have accepted the Responsible AI terms for Azure AI services (see the comment above).')
 param enableAzureLanguage bool = false
 
 @allowed([
@@ -133,10 +167,14 @@ param appSettingOverrides object = {}
 // Scale, resilience and cost knobs
 // ---------------------------------------------------------------------------------------
 
-@minValue(1)
+// The defaults below depend on environmentType. A knob whose azd environment value is unset
+// is left out by azd (main.parameters.json maps it to ${NAME} with no default), so the
+// template default for the environment type applies.
+
+@minValue(40)
 @maxValue(1000)
-@description('Most Flex Consumption instances the app scales out to (cost ceiling; also bounds parallel load on storage and the provider).')
-param maximumInstanceCount int = 40
+@description('Most Flex Consumption instances the app scales out to: Flex Consumption accepts 40 to 1000. A cost ceiling; also bounds parallel load on storage and the provider. Default: dev 40, prod 100.')
+param maximumInstanceCount int = environmentType == 'prod' ? 100 : 40
 
 @allowed([
   512
@@ -148,8 +186,11 @@ param instanceMemoryMB int = 2048
 
 @minValue(0)
 @maxValue(20)
-@description('Always-ready instances for the HTTP functions: 0 scales to zero (cold starts), each instance is billed while idle.')
-param alwaysReadyHttpInstances int = 0
+@description('Always-ready instances for the HTTP functions: 0 scales to zero (cold starts), each instance is billed while idle. Default: dev 0, prod 2 (one per zone of a zone-redundant plan).')
+param alwaysReadyHttpInstances int = environmentType == 'prod' ? 2 : 0
+
+@description('Zone redundancy of the Flex Consumption plan and the storage account (ZRS). Only where the region has availability zones; fixed at creation. Default: dev false, prod true (set ZONE_REDUNDANT=false for a prod region without zones).')
+param zoneRedundant bool = environmentType == 'prod'
 
 @allowed([
   'Standard_LRS'
@@ -157,8 +198,19 @@ param alwaysReadyHttpInstances int = 0
   'Standard_GRS'
   'Standard_GZRS'
 ])
-@description('Replication of the storage account (users, jobs, history, queues, archives).')
-param storageSkuName string = 'Standard_LRS'
+@description('Replication of the storage account (users, jobs, history, queues, archives). Default: ZRS when zoneRedundant, else LRS.')
+param storageSkuName string = zoneRedundant ? 'Standard_ZRS' : 'Standard_LRS'
+
+@allowed([
+  'Free_F1'
+  'Standard_S1'
+  'Premium_P1'
+])
+@description('Web PubSub tier. Default: dev Free_F1 (20 connections, no SLA), prod Standard_S1 (Premium_P1 adds zone redundancy).')
+param webPubSubSkuName string = environmentType == 'prod' ? 'Standard_S1' : 'Free_F1'
+
+@description('Log search alerts on poison-queue moves and the HTTP 5xx rate, with an action group mailing alertEmails. Default: dev false, prod true.')
+param enableAlerts bool = environmentType == 'prod'
 
 @minValue(0)
 @description('Delete archived raw provider answers (weather-raw) after this many days; 0 keeps them.')
@@ -166,20 +218,20 @@ param rawArchiveRetentionDays int = 0
 
 @minValue(30)
 @maxValue(730)
-@description('Retention of Log Analytics (and so Application Insights) data in days.')
-param logRetentionInDays int = 30
+@description('Retention of Log Analytics (and so Application Insights) data in days. Default: dev 30 (included in the price), prod 90.')
+param logRetentionInDays int = environmentType == 'prod' ? 90 : 30
 
 @minValue(-1)
-@description('Daily ingestion cap of Log Analytics in GB; -1: no cap.')
-param logDailyQuotaGb int = -1
+@description('Daily ingestion cap of Log Analytics in GB; -1: no cap. Default: dev 1 (a noisy failure cannot run up a bill), prod -1 (never lose production telemetry).')
+param logDailyQuotaGb int = environmentType == 'prod' ? -1 : 1
 
 @minValue(7)
 @maxValue(90)
-@description('Soft-delete retention of Key Vault in days (fixed once the vault exists).')
-param keyVaultSoftDeleteRetentionInDays int = 7
+@description('Soft-delete retention of Key Vault in days (fixed once the vault exists). Default: dev 7, prod 90.')
+param keyVaultSoftDeleteRetentionInDays int = environmentType == 'prod' ? 90 : 7
 
-@description('Key Vault purge protection: recommended for production; irreversible, and the vault name then stays taken for the retention period after `azd down`.')
-param keyVaultEnablePurgeProtection bool = false
+@description('Key Vault purge protection: irreversible, and the vault name then stays taken for the retention period after `azd down`. Default: dev false, prod true.')
+param keyVaultEnablePurgeProtection bool = environmentType == 'prod'
 
 // ---------------------------------------------------------------------------------------
 // Names and tags
@@ -199,6 +251,9 @@ var names = {
   deploymentContainer: 'app-package-${resourceToken}'
   keyVault: 'kv-${resourceToken}'
   language: 'lang-${resourceToken}'
+  webPubSub: 'wps-${resourceToken}'
+  communication: 'acs-${resourceToken}'
+  emailService: 'ecs-${resourceToken}'
   plan: 'plan-${resourceToken}'
   functionApp: 'func-api-${resourceToken}'
 }
@@ -263,6 +318,8 @@ module keyVault 'modules/keyvault.bicep' = {
     hasOpenWeatherApiKey: !empty(openWeatherApiKey)
     smtpPassword: smtpPassword
     hasSmtpPassword: !empty(smtpPassword)
+    oauthProviderNames: map(oauthProviders, provider => provider.name)
+    oauthClientSecrets: oauthClientSecrets
   }
 }
 
@@ -291,11 +348,40 @@ module language 'modules/language.bicep' = if (enableAzureLanguage) {
   }
 }
 
+module webPubSub 'modules/webpubsub.bicep' = {
+  name: 'webpubsub'
+  scope: rg
+  params: {
+    name: names.webPubSub
+    location: location
+    tags: tags
+    hubName: webPubSubHub
+    skuName: webPubSubSkuName
+    appPrincipalId: identity.outputs.principalId
+  }
+}
+
+// E-mail. Default: ACS created here (Azure-managed domain). An existing ACS resource
+// (acsResourceId) replaces it; SMTP needs a host.
+var createsAcs = emailProvider == 'acs' && empty(acsResourceId)
+
+module communication 'modules/communication.bicep' = if (createsAcs) {
+  name: 'communication'
+  scope: rg
+  params: {
+    name: names.communication
+    emailServiceName: names.emailService
+    tags: tags
+    dataLocation: acsDataLocation
+    appPrincipalId: identity.outputs.principalId
+  }
+}
+
 // The ACS resource may live in another resource group or subscription: its id says where.
 // (The placeholder id keeps the scope expression valid when no ACS resource is given.)
 var acsIdParts = split(empty(acsResourceId) ? '${rg.id}/providers/Microsoft.Communication/communicationServices/none' : acsResourceId, '/')
 
-module acsRole 'modules/acs-role.bicep' = if (!empty(acsResourceId)) {
+module acsRole 'modules/acs-role.bicep' = if (emailProvider == 'acs' && !empty(acsResourceId)) {
   name: 'acs-role'
   scope: resourceGroup(acsIdParts[2], acsIdParts[4])
   params: {
@@ -303,6 +389,28 @@ module acsRole 'modules/acs-role.bicep' = if (!empty(acsResourceId)) {
     appPrincipalId: identity.outputs.principalId
   }
 }
+
+module alerts 'modules/alerts.bicep' = if (enableAlerts) {
+  name: 'alerts'
+  scope: rg
+  params: {
+    namePrefix: resourceToken
+    location: location
+    tags: tags
+    applicationInsightsResourceId: monitoring.outputs.applicationInsightsResourceId
+    alertEmails: alertEmails
+  }
+}
+
+// A deployment that could not deliver a single e-mail is refused here, not discovered later
+// as verification codes retrying into otp-email-poison. fail() (a Bicep system function
+// since v0.33, compiled to the ARM fail() function, no experimental flag) raises a
+// deployment error when evaluated; ARM evaluates only the chosen branch of a ternary, so it
+// fires only when the condition is false. The azure.yaml preprovision hook checks the same
+// earlier, with the azd environment names.
+var smtpHostChecked = emailProvider != 'smtp' || !empty(smtpHost) ? smtpHost : fail('EMAIL_PROVIDER=smtp needs SMTP_HOST (azd env set SMTP_HOST <relay>), or use EMAIL_PROVIDER=acs: without a relay no verification e-mail can be sent.')
+var emailSenderChecked = !empty(emailSender) ? emailSender : (createsAcs ? communication.outputs.sender : fail('EMAIL_SENDER is required with EMAIL_PROVIDER=smtp or an existing ACS resource (ACS_RESOURCE_ID).'))
+var acsEndpointChecked = createsAcs ? communication.outputs.endpoint : (emailProvider != 'acs' || !empty(acsEndpoint) ? acsEndpoint : fail('ACS_ENDPOINT is required with an existing ACS resource (ACS_RESOURCE_ID).'))
 
 // Every setting of local.settings.example.json that Azure needs, with production values;
 // tests/unit/test_infra.py fails when one is missing. Secrets come from Key Vault
@@ -316,13 +424,17 @@ var contractSettings = {
   WEATHER_RATE_LIMIT_PER_MINUTE: string(weatherRateLimitPerMinute)
   WEATHER_REFRESH_SCHEDULE: weatherRefreshSchedule
   EMAIL_PROVIDER: emailProvider
-  EMAIL_SENDER: emailSender
+  EMAIL_SENDER: emailSenderChecked
   SENTIMENT_PROVIDER: enableAzureLanguage ? 'azure' : 'local'
-  WEBPUBSUB_HUB: 'weather'
+  WEBPUBSUB_ENDPOINT: webPubSub.outputs.endpoint
+  WEBPUBSUB_HUB: webPubSub.outputs.hubName
+  OAUTH_PROVIDERS: empty(oauthProviders) ? '' : string(oauthProviders)
+  RATE_LIMITS_ENABLED: rateLimitsEnabled ? 'true' : 'false'
   AUTH_TOKEN_TTL_MINUTES: '60'
   ADMIN_EMAILS: adminEmails
   OTP_TTL_SECONDS: '600'
   OTP_MAX_ATTEMPTS: '5'
+  RATE_LIMITS_ENABLED: 'true'
   JOB_MAX_ATTEMPTS: '3'
   JOB_RETRY_BASE_SECONDS: '30'
   JOB_TIMEOUT_SECONDS: string(jobTimeoutSeconds)
@@ -332,14 +444,14 @@ var contractSettings = {
 }
 
 var smtpSettings = emailProvider == 'smtp' ? {
-  SMTP_HOST: smtpHost
+  SMTP_HOST: smtpHostChecked
   SMTP_PORT: string(smtpPort)
   SMTP_USERNAME: smtpUsername
   SMTP_STARTTLS: smtpStartTls ? 'true' : 'false'
 } : {}
 
 var acsSettings = emailProvider == 'acs' ? {
-  ACS_ENDPOINT: acsEndpoint
+  ACS_ENDPOINT: acsEndpointChecked
 } : {}
 
 var languageSettings = enableAzureLanguage ? {
@@ -366,6 +478,8 @@ module functionApp 'modules/function-app.bicep' = {
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
     alwaysReadyHttpInstances: alwaysReadyHttpInstances
+    zoneRedundant: zoneRedundant
+    allowedOrigins: allowedOrigins
     appSettings: union(
       contractSettings,
       smtpSettings,
@@ -379,6 +493,8 @@ module functionApp 'modules/function-app.bicep' = {
   dependsOn: [
     rbac
     acsRole
+    communication
+    webPubSub
   ]
 }
 
@@ -395,3 +511,8 @@ output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_USER_ASSIGNED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connectionString
+// Prefixed AZURE_ so that azd, which writes outputs into the environment, never feeds them
+// back as the parameters of the same names (EMAIL_SENDER, ACS_ENDPOINT).
+output AZURE_WEBPUBSUB_ENDPOINT string = webPubSub.outputs.endpoint
+output AZURE_ACS_ENDPOINT string = emailProvider == 'acs' ? acsEndpointChecked : ''
+output AZURE_EMAIL_SENDER string = emailSenderChecked

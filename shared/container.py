@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from shared.services.accounts import AccountService
     from shared.services.jobs import JobService
     from shared.services.kinds import KindPorts
+    from shared.services.limits import AbuseLimits
     from shared.services.weather import WeatherService
 
 CITY_INDEX_PATH = Path(__file__).resolve().parent.parent / "data" / "cities15000.json.gz"
@@ -301,7 +302,21 @@ class Container:
             otp_ttl_seconds=self.settings.otp_ttl_seconds,
             otp_max_attempts=self.settings.otp_max_attempts,
             admin_emails=self.settings.admin_email_set,
+            limits=self.limits,
         )
+
+    @cached_property
+    def limits(self) -> AbuseLimits:
+        """The abuse limits, counted in Table Storage (RATE_LIMITS_ENABLED=false: none)."""
+        from shared.services.limits import AbuseLimits
+
+        if not self.settings.rate_limits_enabled:
+            from shared.adapters.memory_ratelimits import UnlimitedRateLimiter
+
+            return AbuseLimits(UnlimitedRateLimiter(), enabled=False)
+        from shared.adapters.table_ratelimits import TableRateLimiter
+
+        return AbuseLimits(TableRateLimiter(self.table("ratelimits"), self.clock))
 
     @cached_property
     def jobs(self) -> TableJobRepository:
@@ -407,7 +422,8 @@ class Container:
 
     @cached_property
     def weather(self) -> WeatherService:
-        from shared.services.weather import GeocodeCache, WeatherCache, WeatherService
+        from shared.adapters.table_weather import GeocodeCache, WeatherCache
+        from shared.services.weather import WeatherService
 
         return WeatherService(
             provider=self.weather_provider,

@@ -512,3 +512,32 @@ def accepted(data: Any = None) -> func.HttpResponse:
 
 def no_content() -> func.HttpResponse:
     return func.HttpResponse(status_code=204)
+
+
+# -- the caller's address -----------------------------------------------------------------
+
+
+def client_address(req: func.HttpRequest) -> str:
+    """The caller's IP address as our front end saw it, for per-client abuse limits.
+
+    The Azure front end (and the local host, devtools/host.py) appends the peer address
+    to ``X-Forwarded-For``; entries before the last are the client's own claims and are
+    ignored. A port (``1.2.3.4:5678``, ``[::1]:5678``) is dropped, and an IPv6 client is
+    its /64 (what one subscriber gets). Without the header: ``unknown`` (one shared key).
+    """
+    import ipaddress
+
+    last = (req.headers.get("x-forwarded-for") or "").rsplit(",", 1)[-1].strip()
+    if last.startswith("["):
+        last = last[1:].partition("]")[0]
+    elif last.count(":") == 1:
+        last = last.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(last)
+    except ValueError:
+        return "unknown"
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return str(address.ipv4_mapped)
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)

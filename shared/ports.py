@@ -25,6 +25,16 @@ class Versioned(Generic[T]):
     etag: str
 
 
+@dataclass(frozen=True)
+class LoginLookup:
+    """What a login reads: the account (None when unknown) with its ETag, and the GCRA
+    state of the address's wrong passwords (None when there were none) with its ETag."""
+
+    user: Versioned[User] | None
+    failures_tat: float | None = None
+    failures_etag: str | None = None
+
+
 class Clock(Protocol):
     """Time is injected: services ask the clock, tests move it."""
 
@@ -66,6 +76,17 @@ class UserRepository(Protocol):
         ValidationFailed for one that is not ours); one partition query, no scan."""
         ...
 
+    def find_for_login(self, email: str) -> LoginLookup:
+        """``find_by_email`` and the address's login-failure state in the same calls (the
+        state is kept beside the e-mail index entry, for known and unknown addresses)."""
+        ...
+
+    def save_login_failures(self, email: str, tat: float, etag: str | None) -> None:
+        """Store the failure TAT: insert-if-absent when ``etag`` is None, else
+        replace-if-unchanged (ConcurrencyConflict otherwise). No-op for an address that
+        cannot be stored (it never has an account)."""
+        ...
+
 
 class OtpRepository(Protocol):
     def get(self, user_id: str) -> Versioned[OtpRecord] | None: ...
@@ -73,6 +94,29 @@ class OtpRepository(Protocol):
     def put(self, record: OtpRecord, etag: str | None) -> str:
         """Insert-if-absent when ``etag`` is None, else replace-if-unchanged; raises
         ConcurrencyConflict when another writer got there first. Returns the new ETag."""
+        ...
+
+
+# -- abuse limits ------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from shared.domain.ratelimits import Rate
+
+
+class RateLimiter(Protocol):
+    """Counts requests per (rate, key) across every instance (GCRA, shared/domain/ratelimits).
+
+    Keys are whatever identifies the caller (a case-folded e-mail, a client address, a user
+    id); implementations hash them, so any string is fine and none is stored in clear.
+    """
+
+    def hit(self, rate: Rate, key: str) -> float:
+        """Count one request if it is allowed and answer 0.0; when it is not, count
+        nothing and answer the seconds until one would be."""
+        ...
+
+    def peek(self, rate: Rate, key: str) -> float:
+        """What ``hit`` would answer, counting nothing."""
         ...
 
 
@@ -89,7 +133,7 @@ class Mailer(Protocol):
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from shared.domain.weather import City, Observation, Units
+    from shared.domain.weather import CachedObservation, City, Observation, Units
 
 
 class WeatherProvider(Protocol):
@@ -110,6 +154,44 @@ class WeatherProvider(Protocol):
     def geocode(self, name: str, country: str | None = None, limit: int = 5) -> list[City]:
         """Places the provider knows by that name (most populous first where it says);
         an empty list when none; raises UpstreamUnavailable when it cannot answer."""
+        ...
+
+
+class CityDirectory(Protocol):
+    """Resolves typed place names without a network call (the bundled GeoNames index)."""
+
+    def search(self, name: str, country: str | None = None, limit: int = 5) -> list[City]:
+        """Cities of that name (normalized), optionally in one country, most populous first."""
+        ...
+
+    def suggest(self, name: str, limit: int = 3) -> list[str]:
+        """Names close to a name that matched nothing, for the 404's hint."""
+        ...
+
+
+class ObservationCache(Protocol):
+    """The last observation per (provider, units, city), shared by every instance."""
+
+    def get(self, provider: str, units: str, city_id: str) -> CachedObservation | None: ...
+
+    def put(self, provider: str, units: str, entry: CachedObservation) -> None: ...
+
+
+class GeocodeCache(Protocol):
+    """The provider's geocoding answers (and misses) by normalized name and country."""
+
+    def get(self, provider: str, key: str, now: datetime) -> tuple[bool, City | None]:
+        """(known, city): known is False when nothing fresh is cached for ``key``."""
+        ...
+
+    def put(self, provider: str, key: str, city: City | None, now: datetime) -> None: ...
+
+
+class HistoryRecorder(Protocol):
+    """Where a signed-in caller's lookups are remembered."""
+
+    def add(self, user_id: str, city_name: str, country: str, city_id: str, when: datetime) -> str:
+        """Record one lookup; the entry's id."""
         ...
 
 

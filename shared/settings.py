@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     admin_emails: str = Field("", alias="ADMIN_EMAILS")
     otp_ttl_seconds: int = Field(600, ge=30, alias="OTP_TTL_SECONDS")
     otp_max_attempts: int = Field(5, ge=1, alias="OTP_MAX_ATTEMPTS")
+    # The abuse limits (shared/services/limits.py); false only for load tests and benches.
+    rate_limits_enabled: bool = Field(True, alias="RATE_LIMITS_ENABLED")
 
     # Jobs
     job_max_attempts: int = Field(3, ge=1, le=20, alias="JOB_MAX_ATTEMPTS")
@@ -104,6 +106,11 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_false(cls, value: object) -> object:
         return False if value in ("", None) else value
+
+    @field_validator("rate_limits_enabled", mode="before")
+    @classmethod
+    def _blank_is_true(cls, value: object) -> object:
+        return True if value in ("", None) else value
 
     @property
     def running_in_azure(self) -> bool:
@@ -139,7 +146,8 @@ class UnsafeSettings(RuntimeError):
 
 
 def check_startup_settings(settings: Settings) -> None:
-    """Refuse to start in Azure without a real token signing key (32 bytes at least)."""
+    """Refuse to start in Azure without a real token signing key (32 bytes at least), or
+    with SMTP e-mail and no SMTP host."""
     key = settings.auth_signing_key.get_secret_value() if settings.auth_signing_key else ""
     if settings.running_in_azure and key.startswith("@Microsoft.KeyVault("):
         # The platform leaves the reference text in place when it cannot resolve it.
@@ -148,3 +156,7 @@ def check_startup_settings(settings: Settings) -> None:
         raise UnsafeSettings(
             "AUTH_SIGNING_KEY must be set to a random secret of at least 32 bytes in Azure"
         )
+    smtp_without_host = settings.email_provider == "smtp" and not settings.smtp_host.strip()
+    if settings.running_in_azure and smtp_without_host:
+        # Every verification code would retry into otp-email-poison: nobody could sign up.
+        raise UnsafeSettings("EMAIL_PROVIDER=smtp needs SMTP_HOST in Azure")

@@ -55,6 +55,10 @@ def base_settings_values(storage_connection_string: str) -> dict[str, Any]:
         # Timers fire once a year in tests; a test runs them through the admin endpoint.
         "JOBS_SWEEP_SCHEDULE": "0 0 0 1 1 *",
         "WEATHER_REFRESH_SCHEDULE": "0 0 0 1 1 *",
+        # Every test calls from 127.0.0.1 against one session Azurite: to the abuse limits
+        # the whole suite is one client (a load test). Tests of the limits turn them on,
+        # each on an Azurite of its own (tests/e2e/test_account_limits.py).
+        "RATE_LIMITS_ENABLED": "false",
     }
 
 

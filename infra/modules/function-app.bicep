@@ -60,15 +60,22 @@ param pythonVersion string = '3.11'
 @description('Memory of each instance in MB (2048 gives about one vCPU).')
 param instanceMemoryMB int = 2048
 
-@minValue(1)
+// Flex Consumption accepts 40 to 1000 (the platform rejects a lower ceiling).
+@minValue(40)
 @maxValue(1000)
-@description('Upper bound of instances the app scales out to: a cost ceiling and a bound on parallel load on storage and the weather provider.')
+@description('Upper bound of instances the app scales out to (Flex Consumption accepts 40 to 1000): a cost ceiling and a bound on parallel load on storage and the weather provider.')
 param maximumInstanceCount int = 40
 
 @minValue(0)
 @maxValue(20)
 @description('Always-ready instances for the HTTP functions (0: scale to zero, cold starts possible; each one is billed while idle).')
 param alwaysReadyHttpInstances int = 0
+
+@description('Spread the plan\'s instances over availability zones (prod). Only in regions with zones, fixed when the plan is created; the platform then keeps at least two always-ready instances per scale group, billed as always ready.')
+param zoneRedundant bool = false
+
+@description('Origins allowed to call the API from a browser (CORS), e.g. ["https://app.example.com"]; empty: no cross-origin browser calls (the API docs page the app serves itself is same-origin).')
+param allowedOrigins array = []
 
 @description('The app\'s own settings (name -> value), Key Vault references included. The platform wiring below is added to them and wins on a name clash.')
 param appSettings object
@@ -102,6 +109,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   }
   properties: {
     reserved: true // Linux
+    zoneRedundant: zoneRedundant
   }
 }
 
@@ -123,6 +131,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     siteConfig: {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'
+      cors: {
+        allowedOrigins: allowedOrigins
+        supportCredentials: false
+      }
     }
     functionAppConfig: {
       deployment: {

@@ -46,6 +46,13 @@ param smtpPassword string = ''
 @description('Whether smtpPassword is set (a plain bool, so that no output or condition reads the secure value).')
 param hasSmtpPassword bool = false
 
+@description('Names of the social sign-in providers (the "name" of each OAUTH_PROVIDERS entry). Each gets the app setting OAUTH_<NAME>_CLIENT_SECRET, a Key Vault reference to the secret oauth-<name>-client-secret.')
+param oauthProviderNames array = []
+
+@secure()
+@description('Client secrets of those providers, {"<name>": "<secret>"}. A provider missing here still gets its reference: set its secret out of band (az keyvault secret set, docs/ops.md), never in a template.')
+param oauthClientSecrets object = {}
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
   location: location
@@ -99,12 +106,34 @@ resource smtpPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if 
   }
 }
 
+// One secret per provider whose secret came in oauthClientSecrets. The ternary is evaluated
+// lazily by ARM, so a provider without a secret never indexes the object.
+resource oauthClientSecretSecrets 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = [
+  for providerName in oauthProviderNames: if (contains(oauthClientSecrets, providerName)) {
+    parent: vault
+    name: 'oauth-${toLower(replace(providerName, '_', '-'))}-client-secret'
+    properties: {
+      value: contains(oauthClientSecrets, providerName) ? oauthClientSecrets[providerName] : ''
+      contentType: 'text/plain'
+    }
+  }
+]
+
 // App setting name -> Key Vault reference. Optional secrets add their setting only when set.
 var authSigningKeyReference = {
   AUTH_SIGNING_KEY: '@Microsoft.KeyVault(SecretUri=${authSigningKeySecret.properties.secretUriWithVersion})'
 }
 var openWeatherApiKeyReference = hasOpenWeatherApiKey ? { OPENWEATHER_API_KEY: '@Microsoft.KeyVault(SecretUri=${openWeatherApiKeySecret.properties.secretUriWithVersion})' } : {}
 var smtpPasswordReference = hasSmtpPassword ? { SMTP_PASSWORD: '@Microsoft.KeyVault(SecretUri=${smtpPasswordSecret.properties.secretUriWithVersion})' } : {}
+
+// Versionless references (built from the vault name, a deployment-time constant, because a
+// lambda may not read runtime resource properties): a secret set out of band (or rotated) is picked up without a new
+// provision, on the platform's next read (within 24 hours, or at once on a restart).
+var oauthClientSecretReferences = toObject(
+  oauthProviderNames,
+  providerName => 'OAUTH_${toUpper(replace(providerName, '-', '_'))}_CLIENT_SECRET',
+  providerName => '@Microsoft.KeyVault(SecretUri=https://${name}${environment().suffixes.keyvaultDns}/secrets/oauth-${toLower(replace(providerName, '_', '-'))}-client-secret/)'
+)
 
 @description('Resource id of the vault.')
 output resourceId string = vault.id
@@ -116,4 +145,4 @@ output name string = vault.name
 output vaultUri string = vault.properties.vaultUri
 
 @description('App settings whose values are Key Vault references (setting name -> @Microsoft.KeyVault(SecretUri=...)); no secret value.')
-output appSettingReferences object = union(authSigningKeyReference, openWeatherApiKeyReference, smtpPasswordReference)
+output appSettingReferences object = union(authSigningKeyReference, openWeatherApiKeyReference, smtpPasswordReference, oauthClientSecretReferences)

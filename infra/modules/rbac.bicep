@@ -32,6 +32,7 @@ var roleIds = {
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
+  keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
 
@@ -109,5 +110,19 @@ resource appSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
     description: 'Key Vault Secrets User: resolves the app setting Key Vault references'
+  }
+}
+
+// The deploying principal may write secrets set out of band (the OAuth client secrets of
+// docs/ops.md, `az keyvault secret set`); the vault is in RBAC mode, so being Owner of the
+// subscription does not by itself allow reading or writing secrets.
+resource userSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(userPrincipalId)) {
+  name: guid(vault.id, userPrincipalId, roleIds.keyVaultSecretsOfficer)
+  scope: vault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.keyVaultSecretsOfficer)
+    principalId: userPrincipalId
+    principalType: userPrincipalType
+    description: 'Key Vault Secrets Officer: deploying principal sets the secrets kept out of templates'
   }
 }

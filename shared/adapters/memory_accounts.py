@@ -11,9 +11,16 @@ import threading
 
 from shared.adapters.table_accounts import directory_key
 from shared.adapters.table_codec import decode_cursor, encode_cursor
-from shared.domain.accounts import EmailTaken, OtpRecord, User, UserSummary, email_key
+from shared.domain.accounts import (
+    EmailTaken,
+    OtpRecord,
+    User,
+    UserSummary,
+    email_key,
+    storable_email,
+)
 from shared.domain.errors import ConcurrencyConflict
-from shared.ports import Versioned
+from shared.ports import LoginLookup, Versioned
 
 _etags = itertools.count(1)
 
@@ -27,9 +34,12 @@ class MemoryUserRepository:
         self._lock = threading.Lock()
         self._users: dict[str, Versioned[User]] = {}
         self._emails: dict[str, str] = {}
+        self._failures: dict[str, tuple[float, str]] = {}
         self.reads = 0
 
     def add(self, user: User) -> None:
+        if not storable_email(user.email):
+            raise ValueError("an address with a character Table keys forbid")
         with self._lock:
             key = email_key(user.email)
             if key in self._emails and self._emails[key] in self._users:
@@ -43,10 +53,33 @@ class MemoryUserRepository:
             return self._users.get(user_id)
 
     def find_by_email(self, email: str) -> Versioned[User] | None:
+        if not storable_email(email):
+            return None
         with self._lock:
             self.reads += 1
             user_id = self._emails.get(email_key(email))
         return self.get(user_id) if user_id else None
+
+    def find_for_login(self, email: str) -> LoginLookup:
+        if not storable_email(email):
+            return LoginLookup(None)
+        with self._lock:
+            self.reads += 1
+            user_id = self._emails.get(email_key(email))
+            failures = self._failures.get(email_key(email))
+        found = self.get(user_id) if user_id else None
+        if failures is None:
+            return LoginLookup(found)
+        return LoginLookup(found, *failures)
+
+    def save_login_failures(self, email: str, tat: float, etag: str | None) -> None:
+        if not storable_email(email):
+            return
+        with self._lock:
+            current = self._failures.get(email_key(email))
+            if (current is None) != (etag is None) or (current and current[1] != etag):
+                raise ConcurrencyConflict("login failures changed since read")
+            self._failures[email_key(email)] = (tat, _etag())
 
     def update(self, user: User, etag: str) -> str:
         with self._lock:

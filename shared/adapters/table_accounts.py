@@ -12,14 +12,20 @@ Tables and keys (each chosen for the queries below; no request scans a table):
                 that user's next change). One partition: written on registrations and
                 profile changes only, far below a partition's ~2,000 writes/s; a
                 cross-partition query of the "profile" rows would be a table scan.
-``useremails``  PartitionKey = e-mail key (case-folded address), RowKey = "email",
+``useremails``  PartitionKey = e-mail key (case-folded address; addresses with a character
+                that Table keys forbid are refused by the domain and never looked up),
+                RowKey = "email",
                 ``user_id``  -> login, verify, resend: one point read to find the user id.
                 Inserting it is the uniqueness check (insert-if-absent is atomic).
+                RowKey = "login-failures", ``tat``: the GCRA state of wrong passwords for
+                this address (known or not; shared/services/limits.py). Beside the index
+                entry so that a login reads both with one partition query: the account
+                limit costs a login no storage call, a wrong password one write.
 ``otps``        PartitionKey = user id, RowKey = "current": the one live code record
                 (its HMAC, expiry, attempts, used flag, throttle and send bookkeeping);
                 ETag-guarded so that concurrent wrong guesses all count.
 
-A login is therefore two point reads (e-mail index, user).
+A login is therefore two reads (the e-mail partition, then the user).
 """
 
 from __future__ import annotations
@@ -28,9 +34,16 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.table_codec import etag_of, from_iso, guarded, key_range_page, to_iso
-from shared.domain.accounts import EmailTaken, OtpRecord, User, UserSummary, email_key
+from shared.domain.accounts import (
+    EmailTaken,
+    OtpRecord,
+    User,
+    UserSummary,
+    email_key,
+    storable_email,
+)
 from shared.domain.errors import ConcurrencyConflict
-from shared.ports import Versioned
+from shared.ports import LoginLookup, Versioned
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -38,6 +51,7 @@ if TYPE_CHECKING:
 PROFILE = "profile"
 DIRECTORY = "~directory"  # "~" cannot begin a user id (see shared/routes.py)
 EMAIL = "email"
+LOGIN_FAILURES = "login-failures"
 CURRENT = "current"
 # An e-mail index entry older than this whose user does not exist is an orphan.
 ORPHAN_AFTER = timedelta(minutes=2)
@@ -54,6 +68,8 @@ def _user_entity(user: User) -> dict[str, Any]:
         "plan": user.plan,
         "created_at": to_iso(user.created_at),
         "verified_at": to_iso(user.verified_at),
+        "registration_id": user.registration_id,
+        "registered_at": to_iso(user.registered_at),
     }
 
 
@@ -98,6 +114,8 @@ def _user(entity: Any) -> User:
         plan=entity.get("plan") or "basic",
         created_at=created,
         verified_at=from_iso(entity.get("verified_at")),
+        registration_id=entity.get("registration_id") or "",
+        registered_at=from_iso(entity.get("registered_at")),
     )
 
 
@@ -111,6 +129,8 @@ class TableUserRepository:
         from azure.core.exceptions import ResourceExistsError
         from azure.data.tables import UpdateMode
 
+        if not storable_email(user.email):
+            raise ValueError("an address with a character Table keys forbid")  # validated before
         index = {"PartitionKey": email_key(user.email), "RowKey": EMAIL, "user_id": user.id}
         try:
             self._emails.create_entity(index)
@@ -166,6 +186,8 @@ class TableUserRepository:
     def find_by_email(self, email: str) -> Versioned[User] | None:
         from azure.core.exceptions import ResourceNotFoundError
 
+        if not storable_email(email):
+            return None  # no account can have this address (and the key would be refused)
         try:
             index = self._emails.get_entity(email_key(email), EMAIL)
         except ResourceNotFoundError:
@@ -174,6 +196,43 @@ class TableUserRepository:
         if found is None or email_key(found.value.email) != email_key(email):
             return None
         return found
+
+    def find_for_login(self, email: str) -> LoginLookup:
+        if not storable_email(email):
+            return LoginLookup(None)
+        rows = {
+            row["RowKey"]: row
+            for row in self._emails.query_entities(
+                "PartitionKey eq @pk", parameters={"pk": email_key(email)}
+            )
+        }
+        failures = rows.get(LOGIN_FAILURES)
+        tat = float(failures["tat"]) if failures is not None else None
+        etag = etag_of(failures) if failures is not None else None
+        index = rows.get(EMAIL)
+        found = self.get(index["user_id"]) if index is not None else None
+        if found is not None and email_key(found.value.email) != email_key(email):
+            found = None
+        return LoginLookup(found, tat, etag)
+
+    def save_login_failures(self, email: str, tat: float, etag: str | None) -> None:
+        from azure.core import MatchConditions
+        from azure.data.tables import UpdateMode
+
+        if not storable_email(email):
+            return
+        entity = {"PartitionKey": email_key(email), "RowKey": LOGIN_FAILURES, "tat": float(tat)}
+        if etag is None:
+            guarded(lambda: self._emails.create_entity(entity))
+        else:
+            guarded(
+                lambda: self._emails.update_entity(
+                    entity,
+                    mode=UpdateMode.REPLACE,
+                    etag=etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            )
 
     def update(self, user: User, etag: str) -> str:
         from azure.core import MatchConditions
@@ -202,6 +261,7 @@ def _otp_entity(record: OtpRecord) -> dict[str, Any]:
         "requested_at": to_iso(record.requested_at),
         "request_id": record.request_id,
         "sent_at": to_iso(record.sent_at),
+        "registration_id": record.registration_id,
     }
 
 
@@ -217,6 +277,7 @@ def _otp(entity: Any) -> OtpRecord:
         requested_at=requested,
         request_id=entity.get("request_id") or "",
         sent_at=from_iso(entity.get("sent_at")),
+        registration_id=entity.get("registration_id") or "",
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
+import re
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -53,6 +54,17 @@ class EmailNotVerified(AppError):
     status, slug, title = 403, "email-not-verified", "Verify the e-mail address first"
 
 
+# What Table Storage forbids in a PartitionKey or RowKey: / \\ # ? and the control characters
+# U+0000-001F and U+007F-009F. No account is stored under an address holding one of them.
+_KEY_FORBIDDEN = re.compile("[/\\\\#?\x00-\x1f\x7f-\x9f]")
+
+
+def storable_email(email: str) -> bool:
+    """Whether an account can exist for this address (its key has no character that
+    Table keys forbid). Lookups of any other address answer as for an unknown account."""
+    return _KEY_FORBIDDEN.search(email) is None and _KEY_FORBIDDEN.search(email_key(email)) is None
+
+
 def email_key(email: str) -> str:
     """The uniqueness key of an address: the whole address case-folded.
 
@@ -75,7 +87,15 @@ def validate_email(raw: str) -> str:
             "The e-mail address is not valid",
             errors=[FieldError(field="email", message=str(exc))],
         ) from exc
-    return str(result.normalized)
+    address = str(result.normalized)
+    if not (storable_email(raw) and storable_email(address)):
+        # RFC 5322 allows / # ? in the local part; we do not (nobody uses them, and they
+        # cannot be part of a Table key).
+        raise ValidationFailed(
+            "The e-mail address is not valid",
+            errors=[FieldError("email", "must not contain / \\ # ? or control characters")],
+        )
+    return address
 
 
 @dataclass(frozen=True)
@@ -87,6 +107,11 @@ class User:
     plan: Plan
     created_at: datetime
     verified_at: datetime | None = None
+    # The pending registration this row holds: registering an unverified address again
+    # replaces password and registration id, and a code verifies only the registration it
+    # was sent for. "" for rows written before registrations had ids.
+    registration_id: str = ""
+    registered_at: datetime | None = None  # when the current registration was written
 
     def with_password_hash(self, password_hash: str) -> User:
         return replace(self, password_hash=password_hash)
@@ -119,6 +144,7 @@ class OtpRecord:
     requested_at: datetime  # last register/resend request (throttle)
     request_id: str  # the request whose e-mail this record belongs to (idempotent sending)
     sent_at: datetime | None = None
+    registration_id: str = ""  # the registration the code was sent for (see User)
 
     def is_live(self, now: datetime) -> bool:
         return (
@@ -139,14 +165,17 @@ def otp_key(signing_key: str) -> bytes:
     return hmac.new(signing_key.encode(), b"weather-jobs/otp/v1", hashlib.sha256).digest()
 
 
-def hash_code(key: bytes, user_id: str, code: str) -> str:
-    return hmac.new(key, f"{user_id}:{code}".encode(), hashlib.sha256).hexdigest()
+def hash_code(key: bytes, user_id: str, code: str, registration_id: str = "") -> str:
+    """The HMAC of a code, bound to the user and to the registration it was sent for."""
+    bound = f"{user_id}:{registration_id}:{code}" if registration_id else f"{user_id}:{code}"
+    return hmac.new(key, bound.encode(), hashlib.sha256).hexdigest()
 
 
 def code_matches(key: bytes, record: OtpRecord, code: str) -> bool:
     if record.code_hash is None:
         return False
-    return hmac.compare_digest(record.code_hash, hash_code(key, record.user_id, code))
+    expected = hash_code(key, record.user_id, code, record.registration_id)
+    return hmac.compare_digest(record.code_hash, expected)
 
 
 def may_request_code(record: OtpRecord | None, now: datetime) -> bool:

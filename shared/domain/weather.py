@@ -140,3 +140,12 @@ def celsius_to_fahrenheit(celsius: float) -> float:
 def metres_per_second_to_mph(speed: float) -> float:
     # 1 mph is exactly 0.44704 m/s (international mile).
     return speed / 0.44704
+
+
+@dataclass(frozen=True)
+class CachedObservation:
+    """An observation of a city as cached, with when it was fetched from the provider."""
+
+    city: City
+    observation: Observation
+    fetched_at: datetime

@@ -1,5 +1,14 @@
 """Accounts: register, one-time codes sent in the background, verify, log in, plans.
 
+Registering an address that has an unverified account again replaces that pending
+registration (password, registration id, and the code: the old one dies at once and a new
+one is sent); a code verifies only the registration it was sent for. So someone who
+registers an address they do not own cannot keep it: the owner registers again and
+verifies with the code from their mailbox. A verified address stays 409 ``email-taken``.
+Of registrations that run at the same time, the first to be stored wins and the others
+get 409: a registration replaces only one stored at least ``REPLACE_AFTER`` (2 s) before
+it began (overlapping requests, double submits and instances' clock skew are all inside).
+
 The code is never created or sent inside a request: register and resend only record the
 request and enqueue ``{"user_id", "request_id"}`` on ``otp-email``; the queue function
 creates the code, stores its HMAC and sends the e-mail. Sending is idempotent per request
@@ -12,14 +21,15 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from dataclasses import dataclass, replace
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from shared.auth import IssuedToken, Principal, TokenService
 from shared.domain.accounts import (
     AlreadyVerified,
     EmailNotVerified,
+    EmailTaken,
     InvalidCredentials,
     InvalidOtp,
     OtpRecord,
@@ -35,12 +45,23 @@ from shared.domain.accounts import (
     verification_email,
 )
 from shared.domain.errors import ConcurrencyConflict, Forbidden, NotFound, Unauthorized
+from shared.domain.ratelimits import decide
 from shared.logging import get_logger
 from shared.passwords import PasswordHasher
-from shared.ports import Clock, Mailer, MessageQueue, OtpRepository, UserRepository, Versioned
+from shared.ports import (
+    Clock,
+    LoginLookup,
+    Mailer,
+    MessageQueue,
+    OtpRepository,
+    UserRepository,
+    Versioned,
+)
+from shared.services.limits import LOGIN_FAILURES_PER_ACCOUNT, AbuseLimits
 
 OTP_QUEUE = "otp-email"
 _RETRIES = 5
+REPLACE_AFTER = timedelta(seconds=2)
 
 log = get_logger("app.accounts")
 
@@ -73,56 +94,108 @@ class AccountService:
     otp_ttl_seconds: int = 600
     otp_max_attempts: int = 5
     admin_emails: frozenset[str] = frozenset()
+    limits: AbuseLimits | None = field(default=None)
 
     # -- register and codes ------------------------------------------------------------
 
-    def register(self, email: str, password: str) -> User:
+    def register(self, email: str, password: str, client: str = "") -> User:
         address = validate_email(email)
+        if self.limits:
+            self.limits.register(client)
+        started = self.clock.now()
+        password_hash = self.passwords.hash(password)
         now = self.clock.now()
         user = User(
             id=str(uuid.uuid4()),
             email=address,
-            password_hash=self.passwords.hash(password),
+            password_hash=password_hash,
             email_verified=False,
             plan="basic",
             created_at=now,
+            registration_id=uuid.uuid4().hex,
+            registered_at=now,
         )
-        self.users.add(user)  # EmailTaken (409) when the address has an account
-        log.info("account registered", extra={"user_id": user.id})
         try:
-            self._request_code(user.id)
+            self.users.add(user)
+            log.info("account registered", extra={"user_id": user.id})
+        except EmailTaken:
+            user = self._replace_pending(user, started)  # or EmailTaken (409)
+        try:
+            self._request_code(user.id, user.registration_id, new_registration=True)
         except Exception:
             log.exception("verification e-mail not queued", extra={"user_id": user.id})
         return user
 
-    def resend_otp(self, email: str) -> None:
+    def _replace_pending(self, new: User, started: datetime) -> User:
+        """Put ``new``'s password and registration in place of an unverified account of
+        the same address that was stored before this registration began."""
+        counted = False
+        for _ in range(_RETRIES):
+            found = self.users.find_by_email(new.email)
+            if found is None:
+                raise EmailTaken()  # the index names a registration still being stored
+            current = found.value
+            if current.email_verified:
+                raise EmailTaken()
+            if (current.registered_at or current.created_at) > started - REPLACE_AFTER:
+                raise EmailTaken()  # stored while this one ran: the earlier request wins
+            if self.limits and not counted:
+                self.limits.register_again(email_key(new.email))  # each one mails the address
+                counted = True
+            replaced = replace(
+                current, email=new.email, password_hash=new.password_hash,
+                created_at=new.created_at, registration_id=new.registration_id,
+                registered_at=self.clock.now(),
+            )  # fmt: skip
+            try:
+                self.users.update(replaced, found.etag)
+            except ConcurrencyConflict:
+                continue  # changed meanwhile: look again (a newer registration gets 409)
+            log.info("pending registration replaced", extra={"user_id": current.id})
+            return replaced
+        raise EmailTaken()
+
+    def resend_otp(self, email: str, client: str = "") -> None:
         """Queue a new code if the account exists, is unverified and was not sent one in
         the last 60 s. Says nothing either way (no account enumeration)."""
+        if self.limits:
+            self.limits.resend(email_key(email), client)
         found = self.users.find_by_email(email)
         if found is None or found.value.email_verified:
             return
-        self._request_code(found.value.id)
+        self._request_code(found.value.id, found.value.registration_id)
 
-    def _request_code(self, user_id: str) -> bool:
-        now = self.clock.now()
-        current = self.otps.get(user_id)
-        if current is not None and not may_request_code(current.value, now):
-            log.info("code request throttled", extra={"user_id": user_id})
-            return False
-        request_id = uuid.uuid4().hex
-        if current is None:
-            record = OtpRecord(
-                user_id=user_id, code_hash=None, expires_at=None, attempts=0, used=False,
-                requested_at=now, request_id=request_id,
-            )  # fmt: skip
-        else:
-            record = replace(current.value, requested_at=now, request_id=request_id, sent_at=None)
-        try:
-            self.otps.put(record, current.etag if current else None)
-        except ConcurrencyConflict:
-            return False  # a simultaneous request won; it sends the e-mail
-        self.otp_queue.send(json.dumps({"user_id": user_id, "request_id": request_id}))
-        return True
+    def _request_code(
+        self, user_id: str, registration_id: str, *, new_registration: bool = False
+    ) -> bool:
+        """Record a request for a code of this registration and queue its e-mail. A new
+        registration always gets one, in a fresh record (the previous code dies now); a
+        resend at most one per 60 s, and the current code lives until the new one is made."""
+        for _ in range(_RETRIES if new_registration else 1):
+            now = self.clock.now()
+            current = self.otps.get(user_id)
+            same = current is not None and current.value.registration_id == registration_id
+            resend = same and not new_registration
+            if resend and current is not None and not may_request_code(current.value, now):
+                log.info("code request throttled", extra={"user_id": user_id})
+                return False
+            request_id = uuid.uuid4().hex
+            if current is None or not resend:
+                record = OtpRecord(
+                    user_id=user_id, code_hash=None, expires_at=None, attempts=0, used=False,
+                    requested_at=now, request_id=request_id, registration_id=registration_id,
+                )  # fmt: skip
+            else:
+                record = replace(
+                    current.value, requested_at=now, request_id=request_id, sent_at=None
+                )
+            try:
+                self.otps.put(record, current.etag if current else None)
+            except ConcurrencyConflict:
+                continue  # a simultaneous request won; for a resend, it sends the e-mail
+            self.otp_queue.send(json.dumps({"user_id": user_id, "request_id": request_id}))
+            return True
+        return False
 
     def send_code(self, message: str) -> SendOutcome:
         """The ``otp-email`` queue handler: create a code, store its HMAC, send it."""
@@ -136,13 +209,15 @@ class AccountService:
         current = self.otps.get(user_id)
         if current is None or current.value.request_id != request_id:
             return "superseded"  # a newer request has its own message
+        if current.value.registration_id != found.value.registration_id:
+            return "superseded"  # the registration was replaced; its own message follows
         if current.value.sent_at is not None:
             return "already-sent"  # the message was delivered twice
         now = self.clock.now()
         code = generate_code()
         record = replace(
             current.value,
-            code_hash=hash_code(self.otp_key, user_id, code),
+            code_hash=hash_code(self.otp_key, user_id, code, current.value.registration_id),
             expires_at=now + timedelta(seconds=self.otp_ttl_seconds),
             attempts=0,
             used=False,
@@ -170,6 +245,8 @@ class AccountService:
             if current is None:
                 raise InvalidOtp()
             record = current.value
+            if record.registration_id != found.value.registration_id:
+                raise InvalidOtp()  # a code of a registration that was replaced
             if record.attempts >= self.otp_max_attempts:
                 raise TooManyAttempts()
             if not record.is_live(now):
@@ -193,16 +270,29 @@ class AccountService:
                 latest = self.users.get(found.value.id)
                 if latest is None:
                     raise NotFound("The account no longer exists") from None
+                if latest.value.registration_id != found.value.registration_id:
+                    raise InvalidOtp() from None  # replaced while this code was checked
+                if latest.value.email_verified:
+                    return latest.value
                 found = latest
                 continue
             log.info("e-mail verified", extra={"user_id": user.id})
             return user
         raise ConcurrencyConflict("user kept changing")
 
-    def login(self, email: str, password: str) -> IssuedToken:
-        found = self.users.find_by_email(email)
+    def login(self, email: str, password: str, client: str = "") -> IssuedToken:
+        limited = self.limits is not None and self.limits.enabled
+        if self.limits:
+            self.limits.login(client)  # before any hashing
+        lookup = self.users.find_for_login(email)
+        if limited:  # the address's wrong passwords, read with the account: no extra call
+            wait = decide(LOGIN_FAILURES_PER_ACCOUNT, lookup.failures_tat, self._epoch())
+            AbuseLimits.refuse_if_waiting(LOGIN_FAILURES_PER_ACCOUNT, wait.retry_after)
+        found = lookup.user
         password_hash = found.value.password_hash if found else None
         if not self.passwords.verify(password_hash, password) or found is None:
+            if limited:
+                self._count_login_failure(email, lookup)
             raise InvalidCredentials()
         user = found.value
         if not user.email_verified:
@@ -212,6 +302,21 @@ class AccountService:
             with contextlib.suppress(ConcurrencyConflict):  # else upgraded next time
                 self.users.update(upgraded, found.etag)
         return self.tokens.issue(user.id, user.email, self.clock.now())
+
+    def _count_login_failure(self, email: str, lookup: LoginLookup) -> None:
+        for _ in range(_RETRIES * 2):  # each lost race is another failure counted
+            decision = decide(LOGIN_FAILURES_PER_ACCOUNT, lookup.failures_tat, self._epoch())
+            if not decision.allowed:
+                return  # counted full by concurrent failures: the next try is refused
+            try:
+                self.users.save_login_failures(email, decision.tat, lookup.failures_etag)
+            except ConcurrencyConflict:
+                lookup = self.users.find_for_login(email)
+                continue
+            return
+
+    def _epoch(self) -> float:
+        return self.clock.now().timestamp()
 
     # -- profile and plans ---------------------------------------------------------------
 

@@ -14,36 +14,34 @@
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from shared.adapters.table_codec import from_iso, to_iso
 from shared.auth import Principal
 from shared.domain.errors import FieldError, NotFound, UpstreamUnavailable, ValidationFailed
-from shared.domain.weather import City, Observation, Units
+from shared.domain.placenames import normalize
+from shared.domain.weather import CachedObservation, City, Observation, Units
 from shared.logging import get_logger
 
 if TYPE_CHECKING:
-    from azure.data.tables import TableClient
-
-    from shared.adapters.city_index import CityIndex
-    from shared.adapters.table_history import TableHistoryRepository
-    from shared.ports import Clock, WeatherProvider
+    from shared.ports import (
+        CityDirectory,
+        Clock,
+        GeocodeCache,
+        HistoryRecorder,
+        ObservationCache,
+        WeatherProvider,
+    )
 
 T = TypeVar("T")
 log = get_logger("app.weather")
 
 MEMO_ENTRIES = 4096
-GEOCODE_TTL = timedelta(days=30)
-GEOCODE_MISS_TTL = timedelta(days=1)
-_KEY_UNSAFE = re.compile(r"[/\\#?\x00-\x1f\x7f]")
 
 
 class CityNotFound(NotFound):
@@ -95,33 +93,6 @@ def split_city(city: str, country: str | None) -> tuple[str, str | None]:
     return name, country.upper() if country else None
 
 
-@dataclass(frozen=True)
-class CachedObservation:
-    city: City
-    observation: Observation
-    fetched_at: datetime
-
-
-def _observation_to_json(observation: Observation) -> str:
-    data = dict(observation.__dict__)
-    data["observed_at"] = to_iso(observation.observed_at)
-    return json.dumps(data)
-
-
-def _observation_from_json(text: str) -> Observation:
-    data = json.loads(text)
-    data["observed_at"] = from_iso(data["observed_at"])
-    return Observation(**data)
-
-
-def _city_to_json(city: City) -> str:
-    return json.dumps(city.__dict__)
-
-
-def _city_from_json(text: str) -> City:
-    return City(**json.loads(text))
-
-
 def render(city: City, observation: Observation, source: str, *, cached: bool,
            stale: bool) -> dict[str, Any]:  # fmt: skip
     """The weather body of API.md."""
@@ -143,85 +114,14 @@ def render(city: City, observation: Observation, source: str, *, cached: bool,
     }
 
 
-class WeatherCache:
-    def __init__(self, table: TableClient) -> None:
-        self._table = table
-
-    def get(self, provider: str, units: str, city_id: str) -> CachedObservation | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            entity = self._table.get_entity(f"{provider}|{units}", _safe_key(city_id))
-        except ResourceNotFoundError:
-            return None
-        fetched = from_iso(entity["fetched_at"])
-        assert fetched is not None
-        return CachedObservation(
-            _city_from_json(entity["city"]),
-            _observation_from_json(entity["observation"]),
-            fetched,
-        )
-
-    def put(self, provider: str, units: str, entry: CachedObservation) -> None:
-        self._table.upsert_entity({
-            "PartitionKey": f"{provider}|{units}", "RowKey": _safe_key(entry.city.id),
-            "city": _city_to_json(entry.city),
-            "observation": _observation_to_json(entry.observation),
-            "fetched_at": to_iso(entry.fetched_at),
-        })  # fmt: skip
-
-    def cities(self, provider: str, units: str) -> list[CachedObservation]:
-        return [
-            CachedObservation(
-                _city_from_json(e["city"]),
-                _observation_from_json(e["observation"]),
-                from_iso(e["fetched_at"]) or datetime.min,
-            )
-            for e in self._table.query_entities(
-                "PartitionKey eq @pk", parameters={"pk": f"{provider}|{units}"}
-            )
-        ]
-
-
-def _safe_key(value: str) -> str:
-    """Table keys may not hold / \\ # ? or control characters."""
-    return _KEY_UNSAFE.sub(lambda m: f"%{ord(m.group()):02X}", value)
-
-
-class GeocodeCache:
-    def __init__(self, table: TableClient) -> None:
-        self._table = table
-
-    def get(self, provider: str, key: str, now: datetime) -> tuple[bool, City | None]:
-        """(known, city): known is False when nothing fresh is cached for ``key``."""
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            entity = self._table.get_entity(provider, _safe_key(key))
-        except ResourceNotFoundError:
-            return False, None
-        expires = from_iso(entity["expires_at"])
-        if expires is None or expires <= now:
-            return False, None
-        city = entity.get("city")
-        return True, _city_from_json(city) if city else None
-
-    def put(self, provider: str, key: str, city: City | None, now: datetime) -> None:
-        self._table.upsert_entity({
-            "PartitionKey": provider, "RowKey": _safe_key(key),
-            "city": _city_to_json(city) if city else None,
-            "expires_at": to_iso(now + (GEOCODE_TTL if city else GEOCODE_MISS_TTL)),
-        })  # fmt: skip
-
-
 class WeatherService:
     def __init__(
         self,
         provider: WeatherProvider,
-        cities: CityIndex,
-        cache: WeatherCache,
+        cities: CityDirectory,
+        cache: ObservationCache,
         geocache: GeocodeCache,
-        history: TableHistoryRepository,
+        history: HistoryRecorder,
         clock: Clock,
         ttl_seconds: int,
     ) -> None:
@@ -269,8 +169,6 @@ class WeatherService:
         hits = self.cities.search(name, country, limit=1)
         if hits:
             return hits[0]
-        from shared.adapters.city_index import normalize
-
         key = f"{normalize(name)}|{country or ''}"
         now = self.clock.now()
         known, city = self.geocache.get(self.provider.name, key, now)

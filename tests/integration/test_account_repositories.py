@@ -29,6 +29,8 @@ def new_user(email: str | None = None) -> User:
         email_verified=False,
         plan="basic",
         created_at=NOW,
+        registration_id=uuid.uuid4().hex,
+        registered_at=NOW,
     )
 
 
@@ -60,6 +62,14 @@ def test_add_then_read_by_id_and_by_email_in_any_case(users: UserRepository) -> 
     assert by_email.value.id == user.id
     assert users.get("nobody") is None
     assert users.find_by_email("nobody@example.com") is None
+
+
+@pytest.mark.parametrize("odd", ["a/b@example.com", "a#b@x.com", "a?b@x.com", "a\\b@x.com",
+                                 "a\x00b@x.com", "a\x85b@x.com"])  # fmt: skip
+def test_an_address_that_table_keys_forbid_is_no_account(users: UserRepository, odd: str) -> None:
+    assert users.find_by_email(odd) is None  # and no error from storage
+    with pytest.raises(ValueError):
+        users.add(new_user(odd))
 
 
 def test_an_address_has_one_account(users: UserRepository) -> None:
@@ -129,7 +139,7 @@ def test_an_orphaned_email_index_entry_can_be_claimed(
 def otp_record(user_id: str, **changes: object) -> OtpRecord:
     record = OtpRecord(
         user_id=user_id, code_hash=None, expires_at=None, attempts=0, used=False,
-        requested_at=NOW, request_id="r1",
+        requested_at=NOW, request_id="r1", registration_id="g1",
     )  # fmt: skip
     return replace(record, **changes)  # type: ignore[arg-type]
 
@@ -148,3 +158,46 @@ def test_otp_insert_if_absent_then_guarded_replace(otps: OtpRepository) -> None:
     assert stored is not None
     assert stored.value == record
     assert stored.etag == second
+
+
+def test_login_lookup_reads_the_account_and_the_failure_state(users: UserRepository) -> None:
+    user = new_user()
+    users.add(user)
+    lookup = users.find_for_login(user.email.upper())
+    assert lookup.user is not None
+    assert lookup.user.value == user
+    assert (lookup.failures_tat, lookup.failures_etag) == (None, None)
+    users.save_login_failures(user.email, 1000.5, None)
+    with pytest.raises(ConcurrencyConflict):
+        users.save_login_failures(user.email, 2000.0, None)  # already there
+    first = users.find_for_login(user.email)
+    assert first.failures_tat == 1000.5
+    assert first.failures_etag is not None
+    users.save_login_failures(user.email.upper(), 1180.5, first.failures_etag)
+    with pytest.raises(ConcurrencyConflict):
+        users.save_login_failures(user.email, 1360.5, first.failures_etag)  # stale
+    later = users.find_for_login(user.email)
+    assert later.failures_tat == 1180.5
+    assert later.user is not None and later.user.value.id == user.id
+    # The failure state does not disturb the index: the address still has one account.
+    with pytest.raises(EmailTaken):
+        users.add(new_user(user.email))
+
+
+def test_unknown_addresses_keep_failure_state_too(users: UserRepository) -> None:
+    email = f"ghost{uuid.uuid4().hex[:8]}@example.com"
+    assert users.find_for_login(email).user is None
+    users.save_login_failures(email, 42.0, None)
+    lookup = users.find_for_login(email)
+    assert (lookup.user, lookup.failures_tat) == (None, 42.0)
+    assert users.find_by_email(email) is None
+    user = new_user(email)
+    users.add(user)  # the failure state is no registration: the address is free
+    assert users.find_for_login(email).user is not None
+
+
+@pytest.mark.parametrize("odd", ["a/b@example.com", "a\x00b@x.com"])
+def test_login_lookup_of_an_address_table_keys_forbid(users: UserRepository, odd: str) -> None:
+    assert users.find_for_login(odd).user is None
+    users.save_login_failures(odd, 1.0, None)  # nothing stored, no error
+    assert users.find_for_login(odd).failures_tat is None

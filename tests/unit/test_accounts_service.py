@@ -9,6 +9,7 @@ import pytest
 
 from shared.adapters.clock import FakeClock
 from shared.adapters.memory_accounts import MemoryOtpRepository, MemoryUserRepository
+from shared.adapters.memory_ratelimits import MemoryRateLimiter
 from shared.auth import Principal, TokenService
 from shared.domain.accounts import (
     AlreadyVerified,
@@ -20,9 +21,16 @@ from shared.domain.accounts import (
     code_from_email,
     otp_key,
 )
-from shared.domain.errors import DeliveryFailed, Forbidden, NotFound, ValidationFailed
+from shared.domain.errors import (
+    DeliveryFailed,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    ValidationFailed,
+)
 from shared.passwords import PasswordHasher
 from shared.services.accounts import AccountService
+from shared.services.limits import AbuseLimits
 from tests.conftest import TEST_SIGNING_KEY
 from tests.support.fakes import MemoryQueue, RecordingMailer
 
@@ -106,12 +114,74 @@ def test_password_is_stored_as_argon2id(world: World) -> None:
 
 @pytest.mark.parametrize("other", ["ann@example.com", "ANN@EXAMPLE.COM", " Ann@example.com "])
 def test_one_account_per_address_in_any_case(world: World, other: str) -> None:
-    world.service.register("ann@example.com", PASSWORD)
+    registered(world)
+    world.service.verify_email("ann@example.com", world.last_code())
+    world.clock.advance(1)
     with pytest.raises(EmailTaken):
         world.service.register(other, PASSWORD)
 
 
-@pytest.mark.parametrize("email", ["not-an-email", "a@b", "ann@@example.com", "ann@exa mple.test"])
+def test_a_registration_stored_while_another_ran_wins_over_it(world: World) -> None:
+    # Two registrations that began at the same instant (or within 2 s): the first stays.
+    first = world.service.register("ann@example.com", PASSWORD)
+    with pytest.raises(EmailTaken):
+        world.service.register("ANN@example.com", "another password")
+    world.clock.advance(1.9)
+    with pytest.raises(EmailTaken):
+        world.service.register("ANN@example.com", "another password")
+    stored = world.users.get(first.id)
+    assert stored is not None
+    assert stored.value.registration_id == first.registration_id
+
+
+def test_registering_an_unverified_address_again_takes_it_back_from_a_squatter(
+    world: World,
+) -> None:
+    squatter = world.service.register("ann@example.com", "squatter password")
+    world.deliver()
+    squatters_code = world.last_code()  # (in Ann's mailbox, but say it leaked)
+    world.clock.advance(5)
+    owner = world.service.register("Ann@example.com", PASSWORD)
+    assert owner.id == squatter.id  # the same pending account, a new registration
+    assert owner.registration_id != squatter.registration_id
+    assert world.deliver() == ["sent"]  # a new code at once, despite the 60 s throttle
+    owners_code = world.last_code()
+    if owners_code == squatters_code:
+        pytest.skip("the same six digits drawn twice")
+    with pytest.raises(InvalidOtp):
+        world.service.verify_email("ann@example.com", squatters_code)
+    assert world.service.verify_email("ann@example.com", owners_code).email_verified
+    world.service.login("ann@example.com", PASSWORD)
+    with pytest.raises(InvalidCredentials):
+        world.service.login("ann@example.com", "squatter password")
+    world.clock.advance(5)
+    with pytest.raises(EmailTaken):  # verified: nobody replaces it any more
+        world.service.register("ann@example.com", "squatter password")
+
+
+def test_the_old_registrations_code_dies_before_the_new_one_is_sent(world: World) -> None:
+    registered(world)
+    old = world.last_code()
+    world.clock.advance(5)
+    world.service.register("ann@example.com", "new password 123")
+    with pytest.raises(InvalidOtp):  # the new e-mail has not gone out yet
+        world.service.verify_email("ann@example.com", old)
+
+
+def test_a_message_of_a_replaced_registration_sends_nothing(world: World) -> None:
+    world.service.register("ann@example.com", PASSWORD)
+    (first,) = world.queue.bodies()
+    world.clock.advance(5)
+    world.service.register("ann@example.com", "new password 123")
+    assert world.service.send_code(first) == "superseded"
+    assert world.mailer.sent == []
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["not-an-email", "a@b", "ann@@example.com", "ann@exa mple.test", "a/b@example.com",
+     "a#b@example.com", "a?b@example.com", "a\x7fb@example.com", "a\x85b@example.com"],
+)  # fmt: skip
 def test_invalid_addresses_are_refused_with_a_field_error(world: World, email: str) -> None:
     with pytest.raises(ValidationFailed) as caught:
         world.service.register(email, PASSWORD)
@@ -306,3 +376,120 @@ def test_listing_is_one_directory_read_per_page(world: World) -> None:
     world.users.reads = 0
     world.service.list_users(LIST_ADMIN, 100, None)
     assert world.users.reads == 1
+
+
+# -- abuse limits (the memory fake of the RateLimiter port) ---------------------------------
+
+
+@pytest.fixture
+def limited(world: World) -> World:
+    world.service.limits = AbuseLimits(MemoryRateLimiter(world.clock))
+    return world
+
+
+def test_the_sixth_quick_wrong_password_is_refused_and_so_is_the_right_one(
+    limited: World,
+) -> None:
+    world = limited
+    registered(world)
+    world.service.verify_email("ann@example.com", world.last_code())
+    for _ in range(5):
+        with pytest.raises(InvalidCredentials):
+            world.service.login("ann@example.com", "wrong password", "203.0.113.7")
+    with pytest.raises(RateLimited) as refused:
+        world.service.login("ANN@example.com", "wrong password", "198.51.100.1")
+    assert refused.value.headers["Retry-After"] == "180"  # one more try every 3 minutes
+    with pytest.raises(RateLimited):  # else a 200 would tell the guesser a guess was right
+        world.service.login("ann@example.com", PASSWORD, "198.51.100.1")
+    world.clock.advance(180)
+    world.service.login("ann@example.com", PASSWORD)  # a right password does not count
+
+
+def test_a_right_password_costs_the_limits_one_count_of_the_client(limited: World) -> None:
+    registered(limited)
+    limited.service.verify_email("ann@example.com", limited.last_code())
+    limiter = limited.service.limits.limiter  # type: ignore[union-attr]
+    limiter.hits.clear()  # type: ignore[attr-defined]
+    limited.users.reads = 0
+    limited.service.login("ann@example.com", PASSWORD, "203.0.113.7")
+    assert limiter.hits == [("login-client", "203.0.113.7", True)]  # type: ignore[attr-defined]
+    assert limited.users.reads == 2  # the account's failures came with the account
+
+
+def test_unknown_addresses_lock_like_known_ones(limited: World) -> None:
+    for _ in range(5):
+        with pytest.raises(InvalidCredentials):
+            limited.service.login("nobody@example.com", PASSWORD, "203.0.113.7")
+    with pytest.raises(RateLimited):
+        limited.service.login("nobody@example.com", PASSWORD, "203.0.113.7")
+
+
+def test_right_passwords_are_not_counted_against_the_account(limited: World) -> None:
+    registered(limited)
+    limited.service.verify_email("ann@example.com", limited.last_code())
+    for index in range(20):  # from many clients: only the client limit counts attempts
+        limited.service.login("ann@example.com", PASSWORD, f"203.0.113.{index}")
+
+
+def test_logins_per_client_are_limited(limited: World) -> None:
+    for index in range(30):
+        with pytest.raises(InvalidCredentials):
+            limited.service.login(f"u{index}@example.com", PASSWORD, "203.0.113.7")
+    with pytest.raises(RateLimited) as refused:
+        limited.service.login("u99@example.com", PASSWORD, "203.0.113.7")
+    assert refused.value.headers["Retry-After"] == "10"
+    with pytest.raises(InvalidCredentials):  # another client is not affected
+        limited.service.login("u99@example.com", PASSWORD, "203.0.113.8")
+
+
+def test_registrations_per_client_and_per_address_are_limited(limited: World) -> None:
+    service = limited.service
+    for index in range(10):
+        service.register(f"u{index}@example.com", PASSWORD, "203.0.113.7")
+    with pytest.raises(RateLimited):
+        service.register("u10@example.com", PASSWORD, "203.0.113.7")
+    limited.clock.advance(1)
+    for index in range(6):  # registered, then again from many clients: 5 more an hour
+        limited.clock.advance(3)
+        service.register("ann@example.com", PASSWORD, f"198.51.100.{index}")
+    limited.clock.advance(3)
+    with pytest.raises(RateLimited):
+        service.register("ANN@example.com", PASSWORD, "198.51.100.99")
+
+
+def test_resends_per_client_and_per_address_are_limited(limited: World) -> None:
+    service = limited.service
+    for index in range(10):
+        service.resend_otp(f"u{index}@example.com", "203.0.113.7")
+    with pytest.raises(RateLimited):
+        service.resend_otp("u10@example.com", "203.0.113.7")
+    for index in range(5):  # unknown or not, an address is limited alike
+        service.resend_otp("nobody@example.com", f"198.51.100.{index}")
+    with pytest.raises(RateLimited):
+        service.resend_otp("nobody@example.com", "198.51.100.99")
+
+
+def test_refused_requests_store_and_send_nothing(limited: World) -> None:
+    for index in range(10):
+        limited.service.register(f"u{index}@example.com", PASSWORD, "203.0.113.7")
+    queued = len(limited.queue.bodies())
+    with pytest.raises(RateLimited):
+        limited.service.register("late@example.com", PASSWORD, "203.0.113.7")
+    assert limited.users.find_by_email("late@example.com") is None
+    assert len(limited.queue.bodies()) == queued
+
+
+@pytest.mark.parametrize("email", ["a/b@example.com", "a#b@x.com", "a?b@x.com", "a\\b@x.com",
+                                   "a\x00b@x.com", "a\x1fb@x.com", "a\x9fb@x.com",
+                                   "ab@x.com\x1f", "\x85ab@x.com"])  # fmt: skip
+def test_addresses_with_characters_table_keys_forbid_are_unknown_accounts(
+    world: World, email: str
+) -> None:
+    with pytest.raises(InvalidCredentials):
+        world.service.login(email, PASSWORD)
+    world.service.resend_otp(email)
+    with pytest.raises(InvalidOtp):
+        world.service.verify_email(email, "123456")
+    with pytest.raises(ValidationFailed):
+        world.service.register(email, PASSWORD)
+    assert world.queue.bodies() == []

@@ -13,16 +13,11 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from shared.adapters.city_index import CityIndex
 from shared.adapters.clock import FakeClock
+from shared.adapters.table_weather import GeocodeCache, WeatherCache
 from shared.container import CITY_INDEX_PATH
 from shared.domain.errors import UpstreamUnavailable, ValidationFailed
 from shared.domain.weather import City, Observation, Units
-from shared.services.weather import (
-    CityNotFound,
-    GeocodeCache,
-    WeatherCache,
-    WeatherService,
-    split_city,
-)
+from shared.services.weather import CityNotFound, WeatherService, split_city
 
 
 class MemoryTable:
