@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared import http
 from shared.container import container
+from shared.domain.text import Cursor
 
 bp = func.Blueprint()
 TAGS = ("history",)
@@ -17,7 +18,7 @@ TAGS = ("history",)
 class HistoryQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     limit: int = Field(20, ge=1, le=100)
-    cursor: str | None = None
+    cursor: Cursor | None = Field(None, description="a next_cursor from the page before")
 
 
 class HistoryEntry(BaseModel):

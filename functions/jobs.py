@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import azure.functions as func
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from shared import http
 from shared.container import container
 from shared.domain.currencies import ISO_4217
+from shared.domain.text import Cursor, Line, Text
 from shared.routes import BID_ID, JOB_ID
 from shared.services import jobs
 from shared.services.job_kinds import KINDS
@@ -26,48 +37,108 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+KindName = Annotated[
+    str, Field(description="the job kind", json_schema_extra={"enum": sorted(KINDS)})
+]
+
+
+def _known_kind(value: str) -> str:
+    if value not in KINDS:
+        raise ValueError(f"must be one of {', '.join(sorted(KINDS))}")
+    return value
+
+
 class JobIn(_In):
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field("", max_length=2000)
-    kind: str = Field(description=f"one of {', '.join(sorted(KINDS))}")
-    params: dict[str, Any] | None = None
-    scheduled_time: AwareDatetime | None = Field(
-        None, description="with an offset; omitted: now; not in the past"
+    name: Line = Field(min_length=1, max_length=200)
+    description: Text = Field("", max_length=2000)
+    kind: KindName
+    params: dict[str, Any] | None = Field(
+        None, description="the kind's parameters (see the schema of each kind); null: none"
     )
+    scheduled_time: AwareDatetime | None = Field(
+        None, description="with an offset; omitted or null: now; not in the past"
+    )
+
+    model_config = ConfigDict(json_schema_extra=lambda schema: _params_by_kind(schema))
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str) -> str:
+        return _known_kind(value)
 
 
 class JobPatch(_In):
-    name: str | None = Field(None, min_length=1, max_length=200)
-    description: str | None = Field(None, max_length=2000)
-    params: dict[str, Any] | None = None
-    scheduled_time: AwareDatetime | None = None
+    # Typed without None: an omitted field keeps its value, and null is refused (400).
+    name: Line = Field(None, min_length=1, max_length=200)  # type: ignore[assignment]
+    description: Text = Field(None, max_length=2000)  # type: ignore[assignment]
+    params: dict[str, Any] = Field(None, description="params of the job's kind")  # type: ignore[arg-type]
+    scheduled_time: AwareDatetime = Field(None, description="not in the past")  # type: ignore[assignment]
+
+    model_config = ConfigDict(json_schema_extra=lambda schema: _patch_params(schema))
 
     @model_validator(mode="after")
     def _something(self) -> JobPatch:
         if not self.model_fields_set:
             raise ValueError("give at least one of name, description, params, scheduled_time")
-        for name in self.model_fields_set:
-            if getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
         return self
 
 
 class JobsQuery(_In):
     status: Status | None = None
-    kind: str | None = None
+    kind: KindName | None = None
     sort: Literal["created_at", "-created_at", "scheduled_time", "-scheduled_time"] = "-created_at"
     limit: int = Field(20, ge=1, le=100)
-    cursor: str | None = None
+    cursor: Cursor | None = Field(None, description="a next_cursor from the page before")
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str | None) -> str | None:
+        return None if value is None else _known_kind(value)
 
 
 class PageQuery(_In):
     limit: int = Field(20, ge=1, le=100)
-    cursor: str | None = None
+    cursor: Cursor | None = Field(None, description="a next_cursor from the page before")
+
+
+# A positive amount with at most two decimals, as a JSON number or a decimal string.
+_AMOUNT_STRING = r"^([1-9][0-9]{0,9}(\.[0-9]{1,2})?|0\.(0[1-9]|[1-9][0-9]?))$"
+_AMOUNT_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "exclusiveMinimum": 0, "maximum": 9999999999.99, "multipleOf": 0.01},
+        {"type": "string", "pattern": _AMOUNT_STRING},
+    ],
+    "description": "greater than 0, at most 2 decimals; a JSON number or a decimal string",
+}
+
+
+_CURRENCIES: list[JsonValue] = [*sorted(ISO_4217)]
 
 
 class FeeIn(_In):
-    amount: Decimal = Field(gt=0, max_digits=12, decimal_places=2)
-    currency: str = Field("USD", description="ISO 4217 code")
+    amount: Annotated[
+        Decimal, Field(gt=0, max_digits=12, decimal_places=2), WithJsonSchema(_AMOUNT_SCHEMA)
+    ]
+    currency: str = Field(
+        "USD",
+        description="ISO 4217 code",
+        json_schema_extra={"enum": _CURRENCIES},
+    )
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _number_or_decimal_string(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError("must be a number or a decimal string")
+        if isinstance(value, str) and not re.fullmatch(_AMOUNT_STRING, value):
+            raise ValueError("must be a decimal greater than 0 with at most 2 decimals")
+        if isinstance(value, float):
+            # A JSON number is a double: 0.57 may arrive as 0.5700000000000001. Within a
+            # millionth of a cent it is taken as the cents it stands for.
+            cents = round(value * 100)
+            if abs(value * 100 - cents) < 1e-6:
+                return Decimal(cents) / 100
+        return value
 
     @field_validator("currency")
     @classmethod
@@ -79,9 +150,65 @@ class FeeIn(_In):
 
 
 class BidIn(_In):
-    comment: str = Field(min_length=1, max_length=2000)
-    proposed_deadline: date
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"comment": "I can deliver this within a week.",
+                 "proposed_deadline": "2030-06-30", "fee": {"amount": 120.5, "currency": "EUR"}}
+            ]
+        }
+    )  # fmt: skip
+    comment: Text = Field(min_length=1, max_length=2000)
+    proposed_deadline: date = Field(description="YYYY-MM-DD, not in the past")
     fee: FeeIn
+
+
+def _kind_params_schema(name: str) -> dict[str, Any]:
+    params = KINDS[name].params.model_json_schema(ref_template="#/components/schemas/{model}")
+    params.pop("$defs", None)
+    params.pop("title", None)
+    return params
+
+
+def _patch_params(schema: dict[str, Any]) -> None:
+    """JobPatch's params: those of one of the kinds (the job's own; the request cannot say)."""
+    schema["properties"]["params"] = {
+        "description": "params of the job's kind",
+        "anyOf": [_kind_params_schema(name) for name in sorted(KINDS)],
+    }
+
+
+def _accepts_no_params(model: type[BaseModel]) -> bool:
+    try:
+        model.model_validate({})
+    except ValueError:
+        return False
+    return True
+
+
+def _params_by_kind(schema: dict[str, Any]) -> None:
+    """JobIn's schema: one alternative per kind, each with that kind's params schema."""
+    alternatives = []
+    for name in sorted(KINDS):
+        params = _kind_params_schema(name)
+        alternative: dict[str, Any] = {
+            "properties": {"kind": {"const": name}, "params": params},
+            "description": KINDS[name].description,
+        }
+        if _accepts_no_params(KINDS[name].params):
+            # omitted or null: no params
+            alternative["properties"]["params"] = {"anyOf": [params, {"type": "null"}]}
+        else:
+            alternative["required"] = ["params"]
+        alternatives.append(alternative)
+    schema["oneOf"] = alternatives
+    schema["examples"] = [
+        {"name": "Weekend weather", "kind": "weather.report",
+         "params": {"cities": ["Paris", "Berlin,DE"], "units": "metric"}},
+        {"name": "My searches", "kind": "history.export"},
+        {"name": "Feedback mood", "kind": "text.sentiment",
+         "params": {"texts": ["Great work, thank you!", "This was late again."]}},
+    ]  # fmt: skip
 
 
 class JobOut(BaseModel):
@@ -157,7 +284,9 @@ def _page(items: list[Any], cursor: str | None) -> dict[str, Any]:
 
 @bp.route(route="jobs", methods=["POST"])
 @http.endpoint("Create a job (runs at scheduled_time)", body=JobIn, response=JobOut,
-               status=201, auth=True, tags=TAGS)  # fmt: skip
+               status=201, auth=True, tags=TAGS, errors=(429,),
+               links={op: {"job_id": "$response.body#/id"} for op in (
+                   "get_job", "edit_job", "cancel_job", "job_result", "list_bids")})  # fmt: skip
 def create_job(req: func.HttpRequest) -> func.HttpResponse:
     user = http.authenticate(req)
     body = http.parse_body(req, JobIn)
@@ -171,7 +300,9 @@ def create_job(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="jobs", methods=["GET"])
 @http.endpoint("Own jobs, filtered and sorted", query=JobsQuery, response=JobPage,
-               auth=True, tags=TAGS)  # fmt: skip
+               auth=True, tags=TAGS,
+               links={op: {"job_id": "$response.body#/items/0/id"} for op in (
+                   "get_job", "edit_job", "job_result", "list_bids")})  # fmt: skip
 def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
     user = http.authenticate(req)
     query = http.parse_query(req, JobsQuery)
@@ -184,7 +315,9 @@ def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="jobs/open", methods=["GET"])
 @http.endpoint("Pending, unassigned jobs of other users (to bid on)", query=PageQuery,
-               response=JobPage, auth=True, tags=TAGS)  # fmt: skip
+               response=JobPage, auth=True, tags=TAGS,
+               links={op: {"job_id": "$response.body#/items/0/id"} for op in (
+                   "get_job", "place_bid")})  # fmt: skip
 def list_open_jobs(req: func.HttpRequest) -> func.HttpResponse:
     user = http.authenticate(req)
     query = http.parse_query(req, PageQuery)
@@ -247,7 +380,10 @@ def job_result(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route=f"jobs/{JOB_ID}/bids", methods=["POST"])
 @http.endpoint("Bid on an open job", body=BidIn, response=BidOut, status=201, auth=True,
-               tags=TAGS, errors=(403, 404, 409))  # fmt: skip
+               tags=TAGS, errors=(403, 404, 409, 429),
+               links={"list_bids": {"job_id": "$response.body#/job_id"},
+                      "accept_bid": {"job_id": "$response.body#/job_id",
+                                     "bid_id": "$response.body#/id"}})  # fmt: skip
 def place_bid(req: func.HttpRequest) -> func.HttpResponse:
     user = http.authenticate(req)
     body = http.parse_body(req, BidIn)
@@ -261,8 +397,9 @@ def place_bid(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route=f"jobs/{JOB_ID}/bids", methods=["GET"])
 @http.endpoint("Bids on a job, in the order placed: all for the owner, own ones for a bidder",
-               query=PageQuery, response=BidPage, auth=True, tags=TAGS,
-               errors=(404,))  # fmt: skip
+               query=PageQuery, response=BidPage, auth=True, tags=TAGS, errors=(404,),
+               links={"accept_bid": {"job_id": "$request.path.job_id",
+                                     "bid_id": "$response.body#/items/0/id"}})  # fmt: skip
 def list_bids(req: func.HttpRequest) -> func.HttpResponse:
     user = http.authenticate(req)
     query = http.parse_query(req, PageQuery)

@@ -28,7 +28,7 @@ class HealthOut(BaseModel):
 
 @bp.route(route="health", methods=["GET"])
 @http.endpoint("Health of the app and its storage dependencies", response=HealthOut,
-               tags=("operations",), errors=(503,))  # fmt: skip
+               tags=("operations",), alternatives={503: HealthOut})  # fmt: skip
 def health_check(req: func.HttpRequest) -> func.HttpResponse:
     report = health.check(container().storage_probes())
     return http.json_response(
@@ -38,7 +38,7 @@ def health_check(req: func.HttpRequest) -> func.HttpResponse:
 
 @lru_cache(maxsize=1)
 def _openapi_document() -> bytes:
-    from shared.openapi import build_document, routes_of
+    from shared.openapi import background_functions_of, build_document, routes_of
 
     app_module = importlib.import_module("function_app")
     host_json = static.ROOT / "host.json"
@@ -46,25 +46,33 @@ def _openapi_document() -> bytes:
     if host_json.is_file():
         settings: dict[str, Any] = json.loads(host_json.read_text(encoding="utf-8"))
         prefix = settings.get("extensions", {}).get("http", {}).get("routePrefix", "api")
-    document = build_document(routes_of(app_module.app), http.ENDPOINT_DOCS, prefix)
+    document = build_document(
+        routes_of(app_module.app),
+        http.ENDPOINT_DOCS,
+        prefix,
+        background_functions=background_functions_of(app_module.app),
+    )
     return json.dumps(document, indent=1).encode("utf-8")
 
 
 @bp.route(route="openapi.json", methods=["GET"])
-@http.endpoint("OpenAPI 3.1 document of every route", tags=("operations",))
+@http.endpoint("OpenAPI 3.1 document of every route", tags=("operations",),
+               media_types=(http.JSON,), storage=False)  # fmt: skip
 def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(_openapi_document(), mimetype="application/json", charset="utf-8")
 
 
 @bp.route(route="docs", methods=["GET"])
-@http.endpoint("Swagger UI (HTML)", tags=("operations",), content_type="text/html")
+@http.endpoint("Swagger UI (HTML)", tags=("operations",), content_type="text/html",
+               storage=False)  # fmt: skip
 def api_docs(req: func.HttpRequest) -> func.HttpResponse:
     return static.respond(req, static.load(static.WEB, "docs.html"))
 
 
 @bp.route(route="docs/{asset}", methods=["GET"])
-@http.endpoint("Swagger UI assets", tags=("operations",), content_type="text/plain",
-               errors=(404,))  # fmt: skip
+@http.endpoint("Swagger UI assets", tags=("operations",), errors=(404,), storage=False,
+               media_types=("text/javascript", "text/css", "image/png", "text/plain",
+                            "text/markdown"))  # fmt: skip
 def api_docs_asset(req: func.HttpRequest) -> func.HttpResponse:
     asset = req.route_params["asset"]
     if asset == "init.js":

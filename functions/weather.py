@@ -10,13 +10,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared import http
 from shared.container import container
+from shared.domain.text import PlaceName
 
 bp = func.Blueprint()
 
 
 class WeatherQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    city: str = Field(min_length=1, max_length=100, description="`Paris` or `Paris,FR`")
+    city: PlaceName = Field(
+        min_length=1,
+        max_length=100,
+        description="`Paris` or `Paris,FR`",
+        examples=["Paris", "Paris,FR", "São Paulo"],
+    )
     country: str | None = Field(None, pattern=r"^[A-Za-z]{2}$", description="ISO 3166 alpha-2")
     units: Literal["metric", "imperial"] = "metric"
 

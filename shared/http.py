@@ -21,6 +21,7 @@ import dataclasses
 import functools
 import inspect
 import json
+import math
 import re
 import time
 import uuid
@@ -40,9 +41,11 @@ from shared.domain.errors import (
     FieldError,
     PayloadTooLarge,
     Unauthorized,
+    UnsupportedMediaType,
     UpstreamUnavailable,
     ValidationFailed,
 )
+from shared.domain.text import error_message
 from shared.logging import function_name_var, get_logger, request_id_var, user_id_var
 
 MAX_BODY_BYTES = 64 * 1024
@@ -71,6 +74,12 @@ class EndpointDoc:
     errors: tuple[int, ...] = ()
     content_type: str = JSON
     extra: Mapping[str, Any] = field(default_factory=dict)
+    media_types: tuple[str, ...] = ()  # several possible success media types (static files)
+    # Other answers with a body of their own: {status: model} (e.g. health's 503).
+    alternatives: Mapping[int, Any] = field(default_factory=dict)
+    # OpenAPI links from the success response: {target function: {param: expression}}.
+    links: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    storage: bool = True  # reads or writes Storage, so may answer 503 when it is unreachable
 
 
 ENDPOINT_DOCS: dict[str, EndpointDoc] = {}
@@ -91,6 +100,10 @@ def endpoint(
     tags: tuple[str, ...] = (),
     errors: tuple[int, ...] = (),
     content_type: str = JSON,
+    media_types: tuple[str, ...] = (),
+    alternatives: Mapping[int, Any] | None = None,
+    links: Mapping[str, Mapping[str, str]] | None = None,
+    storage: bool = True,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Wrap an HTTP function: request id, log context, problem+json, OpenAPI metadata."""
 
@@ -106,6 +119,10 @@ def endpoint(
             tags=tags,
             errors=errors,
             content_type=content_type,
+            media_types=media_types,
+            alternatives=dict(alternatives or {}),
+            links={target: dict(params) for target, params in (links or {}).items()},
+            storage=storage,
         )
         name = fn.__name__
 
@@ -226,7 +243,7 @@ def _field_errors(exc: ValidationError) -> list[FieldError]:
     errors = []
     for err in exc.errors(include_url=False):
         loc = ".".join(str(part) for part in err.get("loc", ())) or "body"
-        message = err.get("msg", "is not valid")
+        message = error_message(err)
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
         errors.append(FieldError(field=loc, message=message))
@@ -234,19 +251,129 @@ def _field_errors(exc: ValidationError) -> list[FieldError]:
 
 
 def read_json(req: func.HttpRequest) -> Any:
-    """The body as JSON; 413 over 64 KiB, 400 for anything that is not JSON."""
+    """The body as JSON, or None when there is none.
+
+    Refused before anything else sees it: over 64 KiB (413); a declared media type that is
+    not JSON, or a charset other than UTF-8 (415); bytes that are not UTF-8, text that is
+    not JSON, ``NaN``/``Infinity``, numbers that are too long or out of range, nesting
+    deeper than ``MAX_JSON_DEPTH``, and escapes that do not make Unicode text (lone
+    surrogates) (400). So no later layer meets a value Python cannot handle or store.
+    """
     raw = req.get_body() or b""
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}")
     if not raw.strip():
         return None
+    _require_json_media_type(req.headers.get("content-type"))
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _body_error(f"not UTF-8: byte {exc.start} cannot be decoded") from exc
+    _check_depth(text)
+    try:
+        value = json.loads(
+            text,
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+            parse_constant=_refuse_constant,
+        )
+    except _JsonLimit as exc:
+        raise _body_error(str(exc)) from exc
+    except json.JSONDecodeError as exc:
         raise ValidationFailed(
             "The body is not valid JSON",
             errors=[FieldError(field="body", message=f"not valid JSON: {exc}")],
         ) from exc
+    _check_text(value)
+    return value
+
+
+MAX_JSON_DEPTH = 32
+"""Arrays and objects nested deeper than this are refused (no request needs more)."""
+MAX_NUMBER_CHARS = 64
+"""A JSON number literal longer than this is refused (Python would refuse or crawl)."""
+
+_JSON_MEDIA_TYPE = re.compile(r"^application/(?:[\w.+-]+\+)?json$")
+# A JSON string (skipped whole) or a bracket; what lies outside strings decides the depth.
+_JSON_STRUCTURE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+class _JsonLimit(ValueError):
+    """A JSON value past one of our limits (raised from inside the parser's hooks)."""
+
+
+def _body_error(message: str) -> ValidationFailed:
+    return ValidationFailed(
+        "The body is not acceptable JSON", errors=[FieldError(field="body", message=message)]
+    )
+
+
+def _require_json_media_type(content_type: str | None) -> None:
+    """415 for a body declared as anything but JSON in UTF-8; no header is taken as JSON."""
+    if content_type is None or not content_type.strip():
+        return
+    media_type, *parameters = (part.strip() for part in content_type.split(";"))
+    charset = next(
+        (value.strip().strip('"') for name, _, value in (p.partition("=") for p in parameters)
+         if name.strip().lower() == "charset"),
+        "utf-8",
+    )  # fmt: skip
+    if not _JSON_MEDIA_TYPE.match(media_type.lower()) or charset.lower() not in {
+        "utf-8",
+        "utf8",
+    }:
+        raise UnsupportedMediaType(
+            f"The body must be application/json in UTF-8, not {content_type[:100]!r}",
+            headers={"Accept": JSON},
+        )
+
+
+def _check_depth(text: str) -> None:
+    depth = 0
+    for match in _JSON_STRUCTURE.finditer(text):
+        bracket = match.group()
+        if bracket in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise _body_error(f"nested deeper than {MAX_JSON_DEPTH} levels")
+        elif bracket in "]}":
+            depth -= 1
+
+
+def _parse_int(literal: str) -> int:
+    if len(literal) > MAX_NUMBER_CHARS:
+        raise _JsonLimit(f"a number longer than {MAX_NUMBER_CHARS} characters")
+    return int(literal)
+
+
+def _parse_float(literal: str) -> float:
+    if len(literal) > MAX_NUMBER_CHARS:
+        raise _JsonLimit(f"a number longer than {MAX_NUMBER_CHARS} characters")
+    value = float(literal)
+    if not math.isfinite(value):
+        raise _JsonLimit(f"the number {literal} is out of range")
+    return value
+
+
+def _refuse_constant(literal: str) -> Any:
+    raise _JsonLimit(f"{literal} is not a JSON number")
+
+
+def _check_text(value: Any) -> None:
+    """Every string and key must be Unicode text (``"\\ud800"`` alone is not)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise _body_error("a string holds an unpaired surrogate escape") from exc
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
 
 
 def parse_body(req: func.HttpRequest, model: type[ModelT]) -> ModelT:
@@ -265,10 +392,27 @@ def parse_body(req: func.HttpRequest, model: type[ModelT]) -> ModelT:
         raise ValidationFailed("The request body is not valid", errors=_field_errors(exc)) from exc
 
 
+# C0 and C1 control characters and DEL (Table keys refuse them, and no query value needs
+# them), and U+FFFD, which is what percent-escapes that are not UTF-8 decode to.
+_QUERY_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\ufffd]")
+
+
 def parse_query(req: func.HttpRequest, model: type[ModelT]) -> ModelT:
-    """The query string validated by ``model`` (one value per name)."""
+    """The query string validated by ``model`` (one value per name).
+
+    Control characters, and escapes that are not UTF-8, are refused in every value before
+    the model sees it: no query value of this API can hold them.
+    """
+    params = dict(req.params)
+    errors = [
+        FieldError(field=name, message="must not contain control characters or non-UTF-8 bytes")
+        for name, value in params.items()
+        if _QUERY_UNSAFE.search(name) or _QUERY_UNSAFE.search(value)
+    ]
+    if errors:
+        raise ValidationFailed("The query string is not valid", errors=errors)
     try:
-        return model.model_validate(dict(req.params))
+        return model.model_validate(params)
     except ValidationError as exc:
         raise ValidationFailed("The query string is not valid", errors=_field_errors(exc)) from exc
 

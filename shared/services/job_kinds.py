@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from shared.domain.errors import FieldError, ValidationFailed
 from shared.domain.jobs import PARAMS_MAX_UNITS, compact_json, utf16_units
+from shared.domain.text import error_message
 from shared.services.kinds import Kind, KindFailed, KindPorts, Params, discover
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def validate_params(kind: str, params: dict[str, Any] | None) -> dict[str, Any]:
                 "params." + ".".join(str(p) for p in e.get("loc", ()))
                 if e.get("loc")
                 else "params",
-                e.get("msg", "is not valid"),
+                error_message(e),
             )
             for e in exc.errors(include_url=False)
         ]

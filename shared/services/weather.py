@@ -86,6 +86,8 @@ def split_city(city: str, country: str | None) -> tuple[str, str | None]:
     elif suffix and country is None:
         name = city  # a comma that is part of the name
     name = " ".join(name.split())
+    if not name and re.search(r"[^\s,]", city):
+        name = " ".join(city.split())  # ",FR" is no city in France: the whole is the name
     if not name:
         raise ValidationFailed("city is required", errors=[FieldError("city", "must not be blank")])
     return name, country.upper() if country else None

@@ -197,3 +197,98 @@ class TestAuthenticate:
 
     def test_no_token_means_anonymous_for_optional_auth(self) -> None:
         assert http.optional_principal(request()) is None
+
+
+# -- what no layer behind parse_body / parse_query ever sees ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[" * 60_000, "nested deeper than 32 levels"),
+        (b'{"name": ' + b"[" * 33 + b"]" * 33 + b"}", "nested deeper than 32 levels"),
+        (b'{"name": "a", "count": ' + b"9" * 5000 + b"}", "a number longer than 64"),
+        (b'{"name": "a", "count": 1e999}', "out of range"),
+        (b'{"name": "a", "count": NaN}', "NaN is not a JSON number"),
+        (b'{"name": "a", "count": -Infinity}', "-Infinity is not a JSON number"),
+        (b'{"name": "\\ud800"}', "unpaired surrogate"),
+        (b'{"\\udc00": 1}', "unpaired surrogate"),
+        (b'{"name": "caf\xe9"}', "not UTF-8"),
+        (b"\xff\xfe{\x00}\x00", "not UTF-8"),
+    ],
+)
+def test_bodies_python_cannot_handle_are_400_before_any_model(body: bytes, message: str) -> None:
+    response = echo(request(body))
+    assert response.status_code == 400
+    data = problem(response)
+    assert data["type"] == "/problems/validation"
+    assert any(message in e["message"] for e in data["errors"]), data
+
+
+def test_strings_that_look_deep_are_not_counted_as_nesting() -> None:
+    response = echo(request('{"name": "' + "[" * 40 + '", "count": 2}'))
+    assert response.status_code == 400  # too long for the model, but not "nested"
+    assert problem(response)["errors"][0]["field"] == "name"
+    assert echo(request(b'{"name": "\\"[{"}')).status_code == 201
+    assert echo(request(b'{"name": "\\ud83d\\ude00"}')).status_code == 201  # a real pair
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/json; charset=latin-1",
+        "application/xml",
+    ],
+)
+def test_a_body_declared_as_something_else_is_415(content_type: str) -> None:
+    response = echo(request('{"name": "a"}', headers={"Content-Type": content_type}))
+    assert response.status_code == 415
+    assert problem(response)["type"] == "/problems/unsupported-media-type"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "application/json", "Application/JSON; charset=UTF-8", "application/merge-patch+json"],
+)
+def test_json_in_utf_8_is_taken(content_type: str | None) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    assert echo(request('{"name": "a"}', headers=headers)).status_code == 201
+
+
+class Query(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    city: str = Field(min_length=1, max_length=100)
+
+
+@http.endpoint("Query", query=Query)
+def search(req: func.HttpRequest) -> func.HttpResponse:
+    return http.ok(http.parse_query(req, Query))
+
+
+@pytest.mark.parametrize(
+    "city", ["Paris\u0081x", "a\nb", "nul\x00", "tab\there", "\x7f", "bad\ufffd"]
+)
+def test_control_characters_and_non_utf8_in_query_values_are_400(city: str) -> None:
+    response = search(request(method="GET", params={"city": city}))
+    assert response.status_code == 400
+    assert problem(response)["errors"][0]["field"] == "city"
+
+
+def test_pattern_errors_say_what_is_wrong_not_the_pattern() -> None:
+    from shared.domain.text import Line
+
+    class Named(BaseModel):
+        name: Line
+
+    @http.endpoint("named", body=Named)
+    def named(req: func.HttpRequest) -> func.HttpResponse:
+        return http.ok(http.parse_body(req, Named))
+
+    response = named(request('{"name": "a\\u0007b"}'))
+    assert response.status_code == 400
+    assert problem(response)["errors"] == [
+        {"field": "name", "message": "must not contain control characters"}
+    ]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
+from shared.domain.text import PlaceName
 from shared.services.kinds import Kind, KindPorts, Params
 
 if TYPE_CHECKING:
@@ -14,7 +15,8 @@ if TYPE_CHECKING:
 
 
 class WeatherReportParams(Params):
-    cities: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+    # Each as GET /api/weather takes it (no control characters, not blank).
+    cities: list[Annotated[PlaceName, Field(min_length=1, max_length=100)]] = Field(
         min_length=1, max_length=20
     )
     units: Literal["metric", "imperial"] = "metric"
