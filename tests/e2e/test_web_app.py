@@ -195,6 +195,30 @@ def test_a_wrong_password_is_shown_on_the_form(stack: Stack, browser: Any) -> No
     me.close()
 
 
+def test_log_in_with_the_keyboard_alone_and_the_focus_follows(stack: Stack, browser: Any) -> None:
+    address = stack.user("keys")
+    me = stack.screen(browser, "keyboard").open()
+    keys = me.page.keyboard
+    focused = "document.activeElement.id || document.activeElement.textContent.trim()"
+    keys.press("Tab")
+    assert me.page.evaluate(focused) == "Skip to content"
+    keys.press("Tab")
+    assert me.page.evaluate(focused) == "login-email"
+    keys.type(address)
+    keys.press("Tab")
+    keys.type(PASSWORD)
+    keys.press("Enter")
+    me.wait_text("#me-email", address)
+    # The signed-in screen takes the focus at its heading; the tabs are buttons in reach.
+    me.page.wait_for_function("document.activeElement.id === 'weather-title'")
+    assert me.page.locator("#announcer").get_attribute("aria-live") == "polite"
+    me.page.locator('#tabs [data-view="jobs"]').focus()
+    keys.press("Enter")
+    me.page.wait_for_function("document.activeElement.id === 'jobs-title'")
+    assert me.page.locator('#tabs [data-view="jobs"]').get_attribute("aria-current") == "page"
+    me.close()
+
+
 # -- admin ------------------------------------------------------------------------------
 
 

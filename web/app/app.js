@@ -26,7 +26,8 @@ function report(error) {
   banner(error.message || String(error));
 }
 
-async function signedIn() {
+// `initial`: the page has just loaded; the focus stays at the top of the document.
+async function signedIn({ initial = false } = {}) {
   banner("");
   me = await api("GET", "me");
   setMe(me);
@@ -44,12 +45,12 @@ async function signedIn() {
   );
   const remembered = sessionStorage.getItem("weather-jobs.view");
   const view = remembered === "jobs" || (remembered === "admin" && me.is_admin) ? remembered : "weather";
-  show(view);
+  show(view, { focus: !initial });
   await loadSubscriptions().catch(report);
   announce(`Signed in as ${me.email}.`);
 }
 
-function signedOut(message) {
+function signedOut(message, { initial = false } = {}) {
   disconnectLive();
   session.clear();
   me = null;
@@ -58,7 +59,7 @@ function signedOut(message) {
   clearJobs();
   $("#session").hidden = true;
   $("#tabs").hidden = true;
-  show("signin");
+  show("signin", { focus: !initial });
   banner(message || "");
   loadProviders();
 }
@@ -78,14 +79,14 @@ async function main() {
   const fromRedirect = await consumeRedirect();
   if (fromRedirect || session.token) {
     try {
-      await signedIn();
+      await signedIn({ initial: !fromRedirect });
       return;
     } catch (error) {
-      signedOut(error.status === 401 ? "Your session has ended. Please log in again." : error.message);
+      signedOut(error.status === 401 ? "Your session has ended. Please log in again." : error.message, { initial: true });
       return;
     }
   }
-  signedOut($("#banner").textContent);
+  signedOut($("#banner").textContent, { initial: true });
 }
 
 main();
