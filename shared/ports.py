@@ -368,10 +368,9 @@ class SubscriptionRepository(Protocol):
         subscribed set (idempotent)."""
         ...
 
-    def leave_city(self, city_id: str, user_id: str) -> bool:
+    def leave_city(self, city_id: str, user_id: str) -> None:
         """Forget ``user_id`` among the city's subscribers; the city leaves the subscribed
-        set when nobody is left, never while someone is (idempotent). True when the user
-        was counted."""
+        set when nobody is left, never while someone is (idempotent)."""
         ...
 
     def subscribed_cities(self) -> list[SubscribedCity]:

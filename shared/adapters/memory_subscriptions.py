@@ -54,15 +54,13 @@ class MemorySubscriptionRepository:
             known = self._cities.get(city.id)
             self._cities[city.id] = replace(known, city=city) if known else SubscribedCity(city)
 
-    def leave_city(self, city_id: str, user_id: str) -> bool:
+    def leave_city(self, city_id: str, user_id: str) -> None:
         with self._lock:
             users = self._subscribers.get(city_id, set())
-            counted = user_id in users
             users.discard(user_id)
             if not users:
                 self._subscribers.pop(city_id, None)
                 self._cities.pop(city_id, None)
-            return counted
 
     def subscribed_cities(self) -> list[SubscribedCity]:
         with self._lock:

@@ -134,32 +134,29 @@ class TableSubscriptionRepository:
             mode=UpdateMode.MERGE,
         )  # fmt: skip
 
-    def leave_city(self, city_id: str, user_id: str) -> bool:
+    def leave_city(self, city_id: str, user_id: str) -> None:
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 
-        try:
+        with contextlib.suppress(ResourceNotFoundError):  # the SDK ignores a missing row too
             self._subscribers.delete_entity(key(city_id), key(user_id))
-            counted = True
-        except ResourceNotFoundError:  # older SDKs; newer ones ignore a missing row
-            counted = False
         for _ in range(_ATTEMPTS):
             try:
                 marker = self._cities.get_entity(CITIES_PARTITION, key(city_id))
             except ResourceNotFoundError:
-                return counted
+                return
             if self._has_subscribers(city_id):
-                return counted
+                return
             try:
                 self._cities.delete_entity(
                     CITIES_PARTITION, key(city_id), etag=etag_of(marker),
                     match_condition=MatchConditions.IfNotModified,
                 )  # fmt: skip
-                return counted
+                return
             except ResourceModifiedError:
                 continue  # a join (or the refresh) wrote meanwhile: look again
             except ResourceNotFoundError:
-                return counted
+                return
         raise ConcurrencyConflict(f"the subscribed set kept changing around city {city_id!r}")
 
     def _has_subscribers(self, city_id: str) -> bool:
