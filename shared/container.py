@@ -503,14 +503,13 @@ class Container:
 
     @cached_property
     def refresh(self) -> RefreshService:
-        from shared.adapters.table_weather import WeatherCache
         from shared.services.refresh import REFRESH_QUEUE, RefreshService
 
         budget = self.request_budget
         return RefreshService(
             provider=self.refresh_provider,
             subscriptions=self.subscription_repository,
-            cache=WeatherCache(self.table("weathercache")),
+            cache=self.weather.observations,  # the cache /api/weather reads
             budget=budget,
             queue=self.queue(REFRESH_QUEUE),
             realtime=self.realtime,
