@@ -24,9 +24,11 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -72,6 +74,14 @@ class RefreshSummary:
     duration_ms: float = 0.0
 
 
+@dataclass
+class _Outcome:
+    refreshed: int = 0
+    failed: int = 0
+    published: int = 0
+    publish_failures: int = 0
+
+
 class RefreshService:
     def __init__(
         self,
@@ -98,6 +108,7 @@ class RefreshService:
         self.window = window_seconds
         self.max_run_seconds = max_run_seconds
         self.budget_key = f"weather:{provider.name}"
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="refresh")
 
     # -- the two doors ------------------------------------------------------------------
 
@@ -165,26 +176,36 @@ class RefreshService:
                 log.warning("refresh batch failed", extra={"provider": self.provider.name,
                             "cities": len(batch), "error": str(exc)})  # fmt: skip
                 continue
-            for known in batch:
-                self._store_and_publish(known, observations.get(known.city.id), summary)
+            # A batch's cities are stored and pushed on a few threads: each is a storage
+            # write or two and maybe a push, independent of the others.
+            # (Each task in a copy of this context: its log lines keep the invocation id.)
+            outcomes = self._pool.map(
+                lambda context, known, observation: context.run(
+                    self._store_and_publish, known, observation
+                ),
+                [contextvars.copy_context() for _ in batch],
+                batch,
+                [observations.get(known.city.id) for known in batch],
+            )
+            for outcome in outcomes:
+                summary.refreshed += outcome.refreshed
+                summary.failed += outcome.failed
+                summary.published += outcome.published
+                summary.publish_failures += outcome.publish_failures
 
-    def _store_and_publish(
-        self, known: SubscribedCity, observation: Any, summary: RefreshSummary
-    ) -> None:
+    def _store_and_publish(self, known: SubscribedCity, observation: Any) -> _Outcome:
         city = known.city
         if observation is None:
-            summary.failed += 1
             log.warning("provider answered without a city", extra={"city_id": city.id})
-            return
+            return _Outcome(failed=1)
         now = self.clock.now()
         try:
             self.cache.put(self.provider.name, UNITS, CachedObservation(city, observation, now))
-        except Exception:
-            summary.failed += 1
+        except Exception:  # one city's storage failure must not end the run
             log.warning("caching a refreshed city failed", exc_info=True,
                         extra={"city_id": city.id})  # fmt: skip
-            return
-        summary.refreshed += 1
+            return _Outcome(failed=1)
+        outcome = _Outcome(refreshed=1)
         published: str | None = None
         seen = fingerprint(observation)
         if seen != known.published:
@@ -196,15 +217,16 @@ class RefreshService:
             try:
                 self.realtime.send_to_group(city_group(city.id), _jsonable(message))
                 published = seen
-                summary.published += 1
-            except Exception:
-                summary.publish_failures += 1
+                outcome.published = 1
+            except Exception:  # a push failure never fails the refresh
+                outcome.publish_failures = 1
                 log.warning("publishing a refreshed city failed", exc_info=True,
                             extra={"city_id": city.id})  # fmt: skip
         try:
             self.subscriptions.mark_refreshed(city.id, now, published)
         except Exception:
             log.warning("recording a refresh failed", exc_info=True, extra={"city_id": city.id})
+        return outcome
 
     def _defer(
         self,
