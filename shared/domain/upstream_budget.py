@@ -40,9 +40,11 @@ def decide_claim(state: BudgetState, now: float, limit: int, window: float) -> B
         return BudgetDecision(False, state, state.blocked_until - now)
     recent = [t for t in state.claims if t > now - window]
     if len(recent) >= limit:
-        # Allowed again once the claim ``limit`` places back leaves the window.
+        # Allowed again once the claim ``limit`` places back leaves the window (a
+        # millisecond more, so that a caller who waits exactly this long is let in
+        # despite the rounding of epoch seconds).
         oldest_that_matters = recent[len(recent) - limit]
-        return BudgetDecision(False, state, max(oldest_that_matters + window - now, 1e-3))
+        return BudgetDecision(False, state, max(oldest_that_matters + window - now, 0.0) + 1e-3)
     # Claims stay ordered even when another instance's clock ran a little ahead.
     at = max([now, *recent[-1:]])
     return BudgetDecision(True, BudgetState((*recent, at), state.blocked_until), 0.0)

@@ -293,3 +293,11 @@ def test_two_instances_at_once_stay_under_the_limit_together(
         assert mine <= refreshed_ids(world)
         for place in places:
             world.repository.leave_city(place.id, "user-1")
+
+
+def test_a_message_that_is_not_ours_is_logged_and_dropped(meteo: World) -> None:
+    rig = meteo.rig()
+    for body in ("not json", "{}", '{"run": "yesterday", "cities": []}', "[1, 2]"):
+        summary = rig.service.run_deferred(body)
+        assert summary.requests == 0
+    assert meteo.standin.count() == 0
