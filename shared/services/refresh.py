@@ -55,6 +55,7 @@ log = get_logger("app.refresh")
 
 REFRESH_QUEUE = "weather-refresh"
 UNITS: Units = "metric"
+MAX_VISIBILITY_SECONDS = 7 * 24 * 3600 - 60
 MAX_IDS_PER_MESSAGE = 1500  # ~30 KB of JSON, under the 64 KB of a queue message in base64
 
 
@@ -243,7 +244,8 @@ class RefreshService:
         run = started.isoformat()
         for number, start in enumerate(range(0, len(ids), per_message)):
             chunk = ids[start : start + per_message]
-            delay = math.ceil(wait + number * self.window)
+            # A queue message can wait 7 days at most (a Retry-After beyond that is capped).
+            delay = min(math.ceil(wait + number * self.window), MAX_VISIBILITY_SECONDS)
             self.queue.send(json.dumps({"run": run, "cities": chunk}),
                             visibility_timeout=delay or None)  # fmt: skip
             summary.messages += 1

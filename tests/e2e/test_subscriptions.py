@@ -3,6 +3,7 @@ the test moves), real accounts for the plans, the refresh run through the admin 
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -71,6 +72,15 @@ def host(
     )
 
 
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError("the condition never held")
+
+
 def wait_for_summary(host: LocalHost) -> dict[str, Any]:
     """The refresh's one summary line (written when the run ends, after the cache)."""
     deadline = time.monotonic() + 30
@@ -132,6 +142,17 @@ def test_subscribe_refresh_and_the_list_shows_the_fresh_weather(
     looked = requests.get(f"{host.url}/api/weather", params={"city": "Berlin"}, timeout=10)
     assert looked.json()["temperature"] == pytest.approx(after)
     assert meteo.count("/v1/forecast") == 2
+
+    # What a run leaves for later comes back through the weather-refresh queue trigger.
+    clock.advance(minutes=15)
+    later = meteo.current_values(lat, lon, "celsius", "ms")["temperature_2m"]
+    message = json.dumps({"run": datetime.now(UTC).isoformat(), "cities": [BERLIN]})
+    run = requests.post(f"{host.url}/admin/functions/refresh_weather_deferred",
+                        json={"input": message}, timeout=10)  # fmt: skip
+    assert run.status_code == 202
+    wait_until(lambda: subscriptions(host, me)["items"][0]["weather"]["temperature"]
+               == pytest.approx(later))  # fmt: skip
+    assert meteo.count("/v1/forecast") == 3
 
 
 def test_quota_plan_change_duplicates_and_misses_over_http(
