@@ -9,6 +9,13 @@ Keys and the concurrency argument are in shared/adapters/table_subscriptions.py.
   the next request. A plan lowered below the count keeps every city, adds none.
 - The check and the insert are one guarded write on the user's list (its version): two
   concurrent subscribes of one user never pass the quota together.
+- The user's list is the truth; the city's side (the subscribed set) follows it. A
+  subscribe writes the list, then the city's side; an unsubscribe the reverse order of
+  effects (list, then city). Each then reads the list again and corrects the city's side,
+  so a subscribe and an unsubscribe of one user and city racing each other leave the two
+  sides agreeing whatever the interleaving (tests/unit/test_subscriptions_service.py
+  schedules both bad ones). A request that stops between its writes is repaired by the
+  next request for the same city (409 or 404 paths redo the city's side).
 - Real time: subscribing adds the user to the group ``city.<city_id>`` AFTER the
   subscription is stored; unsubscribing removes the user from it BEFORE the subscription is
   deleted. Either way a failure (logged, never the request's) can only leave a connection
@@ -127,8 +134,16 @@ class SubscriptionService:
         else:
             raise Conflict("The subscriptions changed too often meanwhile; try again")
         self.repository.join_city(found, user_id)
-        self._realtime("add_user_to_group", self.realtime.add_user_to_group,
-                       city_group(found.id), user_id)  # fmt: skip
+        # An unsubscribe of this user and city may have run between the two writes (its
+        # leave before this join): whoever acts last on the city's side reads the user's
+        # list afterwards and makes the city's side agree with it.
+        # (The subscribe still answers 201: it happened, and the unsubscribe after it.)
+        items, _ = self.repository.list_for_user(user_id)
+        if all(s.city.id != found.id for s in items):
+            self.repository.leave_city(found.id, user_id)
+        else:
+            self._realtime("add_user_to_group", self.realtime.add_user_to_group,
+                           city_group(found.id), user_id)  # fmt: skip
         log.info("subscribed", extra={"city_id": found.id})
         return {"city": found.to_dict(), "subscribed_at": _iso(now),
                 "weather": self._current(found)}  # fmt: skip
@@ -155,6 +170,12 @@ class SubscriptionService:
         else:
             raise Conflict("The subscriptions changed too often meanwhile; try again")
         self.repository.leave_city(city_id, user_id)
+        # A new subscribe of this user and city may have joined before this leave: then the
+        # list holds the city again, and the city's side must count the user again.
+        items, _ = self.repository.list_for_user(user_id)
+        again = next((s for s in items if s.city.id == city_id), None)
+        if again is not None:
+            self.repository.join_city(again.city, user_id)
         log.info("unsubscribed", extra={"city_id": city_id})
 
     # -- helpers --------------------------------------------------------------------------

@@ -221,3 +221,68 @@ def test_a_real_time_failure_never_fails_the_request(
     world.service.unsubscribe(ann, BERLIN)
     assert world.service.list_for(ann)["used"] == 0
     assert sum("real-time group change failed" in r.message for r in caplog.records) == 2
+
+
+class Hooked(MemorySubscriptionRepository):
+    """Runs ``before[name]`` once, just before the repository's ``name`` call does its work
+    (a request of the same user scheduled into the middle of another)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.before: dict[str, Any] = {}
+
+    def _hook(self, name: str) -> None:
+        hook = self.before.pop(name, None)
+        if hook is not None:
+            hook()
+
+    def join_city(self, city: Any, user_id: str) -> None:
+        self._hook("join_city")
+        super().join_city(city, user_id)
+
+    def leave_city(self, city_id: str, user_id: str) -> None:
+        self._hook("leave_city")
+        super().leave_city(city_id, user_id)
+
+
+@pytest.fixture
+def hooked(world: World) -> Hooked:
+    repository = Hooked()
+    world.service.repository = repository
+    world.repository = repository
+    return repository
+
+
+def sides_agree(world: World, principal: Principal, city_id: str) -> bool:
+    listed = any(s.city.id == city_id for s in world.repository.list_for_user(principal.user_id)[0])
+    counted = principal.user_id in world.repository.subscribers(city_id)
+    in_set = world.repository.subscribed_city(city_id) is not None
+    return listed == counted == in_set
+
+
+def test_an_unsubscribe_inside_a_subscribe_leaves_both_sides_agreeing(
+    world: World, hooked: Hooked
+) -> None:
+    """Subscribe writes the list; the same user's unsubscribe runs whole; then the
+    subscribe's join lands (a stale subscriber row) and must be taken back."""
+    ann = world.user()
+    hooked.before["join_city"] = lambda: world.service.unsubscribe(ann, BERLIN)
+    assert world.service.subscribe(ann, "Berlin", None)["city"]["id"] == BERLIN  # it happened
+    assert world.service.list_for(ann)["used"] == 0  # and so did the unsubscribe after it
+    assert sides_agree(world, ann, BERLIN)
+    assert world.repository.subscribed_city(BERLIN) is None
+    assert not world.realtime.groups.get(f"city.{BERLIN}")  # not left in the group
+
+
+def test_a_subscribe_inside_an_unsubscribe_leaves_both_sides_agreeing(
+    world: World, hooked: Hooked
+) -> None:
+    """Unsubscribe deletes from the list; the same user subscribes again, whole; then the
+    unsubscribe's leave lands and removes the new subscription's row: it must be put back."""
+    ann = world.user()
+    world.service.subscribe(ann, "Berlin", None)
+    hooked.before["leave_city"] = lambda: world.service.subscribe(ann, "Berlin", None)
+    world.service.unsubscribe(ann, BERLIN)
+    assert world.service.list_for(ann)["used"] == 1
+    assert sides_agree(world, ann, BERLIN)
+    assert world.repository.subscribed_city(BERLIN) is not None
