@@ -22,7 +22,7 @@ from shared.adapters.table_subscriptions import TableSubscriptionRepository
 from shared.auth import Principal
 from shared.container import Container
 from shared.domain.errors import ConcurrencyConflict
-from shared.domain.subscriptions import QuotaExceeded, Subscription
+from shared.domain.subscriptions import AlreadySubscribed, QuotaExceeded, Subscription
 from shared.domain.weather import City
 from shared.ports import SubscriptionRepository
 from shared.services.subscriptions import NotSubscribed, SubscriptionService
@@ -270,3 +270,41 @@ def test_a_join_between_a_leaves_look_and_its_delete_keeps_the_city(
     assert in_set(bob_side, the_city.id)
     bob_side.leave_city(the_city.id, bob)
     assert not in_set(bob_side, the_city.id)
+
+
+def test_one_user_subscribing_and_unsubscribing_at_once_leaves_the_sides_agreeing(
+    make_container: Callable[..., Container],
+) -> None:
+    """Four users, each with one thread subscribing and one unsubscribing the same city
+    (two instances), 8 times each: afterwards, per user, the list and the city's side say
+    the same, and the city is in the set exactly when a list holds it. (Threads rarely hit
+    the narrow bad interleavings; tests/unit/test_subscriptions_service.py schedules them.)"""
+    the_city = city("Flipflop")
+    weather = OneCity(the_city)
+    users = [Principal(user(), "f@example.com") for _ in range(4)]
+    barrier = threading.Barrier(2 * len(users))
+
+    def flip(args: tuple[Principal, str]) -> None:
+        principal, what = args
+        service = table_service(make_container(), weather)
+        barrier.wait()
+        for _ in range(8):
+            try:
+                if what == "subscribe":
+                    service.subscribe(principal, "Flipflop", None)
+                else:
+                    service.unsubscribe(principal, the_city.id)
+            except (AlreadySubscribed, NotSubscribed):
+                pass
+
+    work = [(p, w) for p in users for w in ("subscribe", "unsubscribe")]
+    with ThreadPoolExecutor(max_workers=len(work)) as pool:
+        list(pool.map(flip, work))
+    check = table_service(make_container(), weather).repository
+    rows = make_container().table("citysubscribers").query_entities(
+        "PartitionKey eq @pk", parameters={"pk": the_city.id}
+    )  # fmt: skip
+    counted = {row["RowKey"] for row in rows}
+    following = {p.user_id for p in users if check.list_for_user(p.user_id)[0]}
+    assert counted == following
+    assert in_set(check, the_city.id) == bool(following)
