@@ -10,8 +10,8 @@ Keys and the concurrency argument are in shared/adapters/table_subscriptions.py.
 - The check and the insert are one guarded write on the user's list (its version): two
   concurrent subscribes of one user never pass the quota together.
 - The user's list is the truth; the city's side (the subscribed set) follows it. A
-  subscribe writes the list, then the city's side; an unsubscribe the reverse order of
-  effects (list, then city). Each then reads the list again and corrects the city's side,
+  subscribe writes the list, then the city's side; so does an unsubscribe (deletes from
+  the list, then leaves the city). Each then reads the list again and corrects the city's side,
   so a subscribe and an unsubscribe of one user and city racing each other leave the two
   sides agreeing whatever the interleaving (tests/unit/test_subscriptions_service.py
   schedules both bad ones). A request that stops between its writes is repaired by the
