@@ -30,13 +30,22 @@ one client address, which the limits exist to stop.
   1,000 WebSocket connections open in 100 groups, beside a bare WebSocket echo
   (bench/realtime.py; needs no Azurite).
 
+- refresh (``--only refresh``): the ``refresh_weather`` timer run once through the local
+  host's admin endpoint for 1,000 subscribed cities (the most populous of the city index,
+  put in the subscribed set directly), against the Open-Meteo stand-in enforcing 60
+  requests a minute (``WEATHER_RATE_LIMIT_PER_MINUTE=60``): upstream requests, 429s and
+  wall time (admin call to the run's summary log line), beside the naive count of one
+  request per city; and what a one-city-a-request provider needs for the same set under
+  the same limit (computed from the budget's window, not run: it takes 17 minutes).
+
 - web (``--only web``): the web app in Debian's Chromium: bytes transferred for a first
   visit (compressed), and the time from the click on "Log in" to the first weather card
   with data, beside the same page's fetch of a bare static file from the same host
   (bench/web.py).
 
 ``--only SECTION`` (repeatable) runs some sections alone: imports, health, weather,
-upstream, jobs, point, load, login, realtime, web (``python -m bench --only load --duration 15``).
+upstream, jobs, point, load, login, realtime, refresh, web
+(``python -m bench --only load --duration 15``).
 
 Everything runs on loopback against an in-memory Azurite started here and stopped after.
 Results are also written to bench/results/latest.json (``latest-<sections>.json`` with
@@ -536,9 +545,84 @@ def bench_login(values: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def bench_refresh(azurite: Azurite, values: dict[str, str], count: int = 1000) -> dict[str, Any]:
+    """Refresh ``count`` subscribed cities once under a 60/min limit (Open-Meteo stand-in)."""
+    import gzip
+    import math
+
+    import requests
+
+    from shared.adapters.table_budget import DEFAULT_MARGIN_SECONDS
+    from shared.adapters.table_subscriptions import TableSubscriptionRepository
+    from shared.adapters.weather_openmeteo import OpenMeteoProvider
+    from shared.container import CITY_INDEX_PATH, Container
+    from shared.domain.weather import City
+    from shared.settings import Settings
+    from tests.support.host import LocalHost
+    from tests.support.weather_standins import OpenMeteoStandIn
+
+    with gzip.open(CITY_INDEX_PATH) as raw:
+        rows = json.load(raw)
+    rows.sort(key=lambda row: -int(row[7]))
+    places = [City(str(r[0]), str(r[2]), str(r[4]), float(r[5]), float(r[6])) for r in rows[:count]]
+    limit = 60
+    with OpenMeteoStandIn() as stand_in:
+        stand_in.limit_rate(limit, 60.0)
+        settings = {
+            **values,
+            "WEATHER_PROVIDER": "open-meteo",
+            "OPEN_METEO_BASE_URL": f"{stand_in.url}/v1",
+            "OPEN_METEO_GEOCODING_URL": f"{stand_in.url}/v1",
+            "WEATHER_RATE_LIMIT_PER_MINUTE": str(limit),
+        }
+        container = Container(settings=Settings(**settings))  # type: ignore[arg-type]
+        repository = TableSubscriptionRepository(
+            container.table("subscriptions"), container.table("citysubscribers"),
+            container.table("subscribedcities"),
+        )  # fmt: skip
+        for place in places:
+            repository.join_city(place, "bench-user")
+        with LocalHost(settings) as host:
+            started = time.perf_counter()
+            requests.post(f"{host.url}/admin/functions/refresh_weather", json={"input": ""},
+                          timeout=10).raise_for_status()  # fmt: skip
+            summary: dict[str, Any] | None = None
+            while summary is None and time.perf_counter() - started < 300:
+                summary = next((r for r in host.log_records()
+                                if r.get("message") == "weather refresh"), None)  # fmt: skip
+                time.sleep(0.05)
+            wall = time.perf_counter() - started
+        if summary is None:
+            raise RuntimeError("the refresh did not finish in 5 minutes")
+        upstream = stand_in.count("/v1/forecast")
+        window = 60.0 + DEFAULT_MARGIN_SECONDS
+        return {
+            "cities": count,
+            "limit_per_minute": limit,
+            "open_meteo": {
+                "batch": OpenMeteoProvider.max_batch,
+                "upstream_requests": upstream,
+                "naive_requests": count,
+                "percent_of_naive": round(100 * upstream / count, 2),
+                "responses_429": stand_in.rate_limited,
+                "max_requests_in_any_60_s": stand_in.max_in_window(60.0),
+                "wall_time_s": round(wall, 2),
+                "run_duration_ms": summary.get("duration_ms"),
+                "refreshed": summary.get("refreshed"),
+                "published": summary.get("published"),
+                "deferred": summary.get("deferred"),
+            },
+            "one_city_per_request_minimum": {
+                "upstream_requests": count,
+                # ``limit`` at once, then ``limit`` more each window: the last group's start.
+                "minutes_at_least": round((math.ceil(count / limit) - 1) * window / 60, 1),
+            },
+        }
+
+
 SECTIONS = (
     "imports", "health", "weather", "upstream", "jobs", "point", "load", "login", "realtime",
-    "web",
+    "refresh", "web",
 )  # fmt: skip
 
 
@@ -620,6 +704,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         if "login" in run:
             results["login"] = bench_login(values)
+        if "refresh" in run:
+            results["refresh"] = bench_refresh(azurite, values)
         if "web" in run:
             from bench.web import bench_web
 

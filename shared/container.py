@@ -31,17 +31,21 @@ if TYPE_CHECKING:
     from shared.adapters.blob_outputs import BlobJobOutputs
     from shared.adapters.city_index import CityIndex
     from shared.adapters.storage_queue import StorageMessageQueue
+    from shared.adapters.table_budget import TableRequestBudget
     from shared.adapters.table_history import TableHistoryRepository
     from shared.adapters.table_jobs import TableBidRepository, TableJobRepository
+    from shared.adapters.table_subscriptions import TableSubscriptionRepository
     from shared.auth import TokenService
     from shared.domain.weather import RawResponse
     from shared.passwords import PasswordHasher
-    from shared.ports import Mailer, SentimentAnalyzer, WeatherProvider
+    from shared.ports import Mailer, RealtimePublisher, SentimentAnalyzer, WeatherProvider
     from shared.services.accounts import AccountService
     from shared.services.jobs import JobService
     from shared.services.kinds import KindPorts
     from shared.services.limits import AbuseLimits
+    from shared.services.refresh import RefreshService
     from shared.services.social import SocialSignInService
+    from shared.services.subscriptions import SubscriptionService
     from shared.services.weather import WeatherService
 
 CITY_INDEX_PATH = Path(__file__).resolve().parent.parent / "data" / "cities15000.json.gz"
@@ -419,6 +423,21 @@ class Container:
     @cached_property
     def weather_provider(self) -> WeatherProvider:
         """The provider chosen by WEATHER_PROVIDER, its raw answers archived."""
+        return self._weather_provider(self.http_session)
+
+    @cached_property
+    def refresh_provider(self) -> WeatherProvider:
+        """The same provider on a session that never retries by itself: every request the
+        refresh sends is one it claimed from the budget (a transport retry would not be)."""
+        from shared.adapters.http_client import build_session
+        from shared.settings import APP_NAME, APP_VERSION
+
+        session = build_session(
+            f"{APP_NAME}/{APP_VERSION} (+https://github.com/weather-jobs)", retries=0
+        )
+        return self._weather_provider(session)
+
+    def _weather_provider(self, session: Any) -> WeatherProvider:
         settings = self.settings
         if settings.weather_provider == "openweather":
             from shared.adapters.weather_openweather import OpenWeatherProvider
@@ -427,7 +446,7 @@ class Container:
             if key is None or not key.get_secret_value():
                 raise RuntimeError("WEATHER_PROVIDER=openweather needs OPENWEATHER_API_KEY")
             return OpenWeatherProvider(
-                self.http_session, settings.openweather_base_url, key.get_secret_value(),
+                session, settings.openweather_base_url, key.get_secret_value(),
                 self._archive, self.clock,
             )  # fmt: skip
         if settings.weather_provider == "simulated":
@@ -437,7 +456,7 @@ class Container:
         from shared.adapters.weather_openmeteo import OpenMeteoProvider
 
         return OpenMeteoProvider(
-            self.http_session, settings.open_meteo_base_url, settings.open_meteo_geocoding_url,
+            session, settings.open_meteo_base_url, settings.open_meteo_geocoding_url,
             self._archive, self.clock,
         )  # fmt: skip
 
@@ -454,6 +473,70 @@ class Container:
             history=self.history,
             clock=self.clock,
             ttl_seconds=self.settings.weather_cache_ttl_seconds,
+        )
+
+    # -- subscriptions and real time ------------------------------------------------------
+
+    @cached_property
+    def realtime(self) -> RealtimePublisher:
+        """Pushes to connected clients; without any WEBPUBSUB_* setting, pushes go nowhere."""
+        from shared.adapters.memory_realtime import DisabledRealtimePublisher
+
+        return DisabledRealtimePublisher()
+
+    @cached_property
+    def subscription_repository(self) -> TableSubscriptionRepository:
+        from shared.adapters.table_subscriptions import TableSubscriptionRepository
+
+        return TableSubscriptionRepository(
+            self.table("subscriptions"), self.table("citysubscribers"),
+            self.table("subscribedcities"),
+        )  # fmt: skip
+
+    @cached_property
+    def subscriptions(self) -> SubscriptionService:
+        from shared.adapters.table_accounts import TableUserRepository
+        from shared.adapters.table_weather import WeatherCache
+        from shared.services.subscriptions import SubscriptionService
+
+        settings = self.settings
+        return SubscriptionService(
+            repository=self.subscription_repository,
+            users=TableUserRepository(self.table("users"), self.table("useremails")),
+            weather=self.weather,
+            cache=WeatherCache(self.table("weathercache")),
+            provider_name=self.weather_provider.name,
+            realtime=self.realtime,
+            clock=self.clock,
+            basic_limit=settings.plan_basic_city_limit,
+            premium_limit=settings.plan_premium_city_limit,
+            stale_after_seconds=2 * max(settings.weather_cache_ttl_seconds, 60),
+        )
+
+    @cached_property
+    def request_budget(self) -> TableRequestBudget:
+        """WEATHER_RATE_LIMIT_PER_MINUTE provider requests in any 60 s, for every instance."""
+        from shared.adapters.table_budget import TableRequestBudget
+
+        return TableRequestBudget(
+            self.table("upstreambudget"), self.clock, self.settings.weather_rate_limit_per_minute
+        )
+
+    @cached_property
+    def refresh(self) -> RefreshService:
+        from shared.services.refresh import REFRESH_QUEUE, RefreshService
+
+        budget = self.request_budget
+        return RefreshService(
+            provider=self.refresh_provider,
+            subscriptions=self.subscription_repository,
+            cache=self.weather.observations,  # the cache /api/weather reads
+            budget=budget,
+            queue=self.queue(REFRESH_QUEUE),
+            realtime=self.realtime,
+            clock=self.clock,
+            limit_per_window=budget.limit,
+            window_seconds=budget.window,
         )
 
     @cached_property

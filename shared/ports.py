@@ -6,10 +6,11 @@ sentiment, publisher). Services depend on these, never on an SDK.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from shared.domain.accounts import OtpRecord, User, UserSummary
@@ -193,8 +194,6 @@ class LoginCodeRepository(Protocol):
 # -- weather -----------------------------------------------------------------------------
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from shared.domain.weather import CachedObservation, City, Observation, Units
 
 
@@ -260,8 +259,6 @@ class HistoryRecorder(Protocol):
 # -- sentiment ---------------------------------------------------------------------------
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from shared.domain.sentiment import SentimentResult
 
 
@@ -288,8 +285,6 @@ class SentimentAnalyzer(Protocol):
 # -- jobs --------------------------------------------------------------------------------
 
 if TYPE_CHECKING:
-    from typing import Any
-
     from shared.auth import Principal
     from shared.domain.jobs import Bid, Job, PendingComment
 
@@ -399,3 +394,98 @@ class WeatherLookup(Protocol):
     def lookup(
         self, city: str, country: str | None, units: Units, principal: Principal | None
     ) -> dict[str, Any]: ...
+
+
+# -- subscriptions and real time ---------------------------------------------------------
+
+if TYPE_CHECKING:
+    from shared.domain.subscriptions import SubscribedCity, Subscription
+
+
+class SubscriptionRepository(Protocol):
+    """Who follows which city (user side), and the set of cities anyone follows (city side).
+
+    The user side is one partition per user with a version row, so that a quota check and
+    the insert it allows are one guarded write. The city side answers the refresh without
+    reading any user: every city with at least one subscriber, exactly.
+    """
+
+    def list_for_user(self, user_id: str) -> tuple[list[Subscription], str | None]:
+        """The user's subscriptions (oldest first) and the version that guards the next
+        change (None when the user never subscribed); one partition query."""
+        ...
+
+    def add_for_user(self, user_id: str, subscription: Subscription, version: str | None) -> None:
+        """Insert the subscription if the user's list is still at ``version``: one
+        transaction; ConcurrencyConflict when the list changed or the city is there."""
+        ...
+
+    def remove_for_user(self, user_id: str, city_id: str, version: str) -> None:
+        """Delete the subscription if the user's list is still at ``version``
+        (ConcurrencyConflict otherwise); one transaction."""
+        ...
+
+    def join_city(self, city: City, user_id: str) -> None:
+        """Count ``user_id`` among the city's subscribers and keep the city in the
+        subscribed set (idempotent)."""
+        ...
+
+    def leave_city(self, city_id: str, user_id: str) -> None:
+        """Forget ``user_id`` among the city's subscribers; the city leaves the subscribed
+        set when nobody is left, never while someone is (idempotent)."""
+        ...
+
+    def subscribed_cities(self) -> list[SubscribedCity]:
+        """Every city with at least one subscriber: one partition query."""
+        ...
+
+    def subscribed_city(self, city_id: str) -> SubscribedCity | None:
+        """One city of the set (a point read), None when nobody follows it."""
+        ...
+
+    def mark_refreshed(self, city_id: str, refreshed_at: datetime, published: str | None) -> None:
+        """Record a refresh of a city still in the set (and, when not None, the
+        fingerprint of what was published); a city that left the set stays out."""
+        ...
+
+
+class CityWeather(Protocol):
+    """What subscriptions need of the weather service: the same resolver as /api/weather
+    (index, then the provider's geocoder; 404 ``city-not-found`` with suggestions) and a
+    city's current weather body."""
+
+    def resolve(self, name: str, country: str | None) -> City: ...
+
+    def current(self, city: City, units: Units) -> dict[str, Any]: ...
+
+
+class RequestBudget(Protocol):
+    """Upstream requests per sliding window, shared by every instance (Table Storage).
+
+    A claim is taken before each provider request; nothing else is counted, so the
+    provider sees at most the budget's limit in any window of its length.
+    """
+
+    def claim(self, key: str) -> float:
+        """Take one request now and answer 0.0, or take nothing and answer the seconds
+        until one could be taken (the window is full, or the key is blocked)."""
+        ...
+
+    def block(self, key: str, seconds: float) -> None:
+        """Refuse every claim on ``key`` for ``seconds`` (a provider's 429 Retry-After)."""
+        ...
+
+
+class RealtimePublisher(Protocol):
+    """Pushes events to connected clients (Azure Web PubSub). Failures raise; callers that
+    must not fail on them (refresh, job transitions) catch and log."""
+
+    def send_to_group(self, group: str, message: dict[str, Any]) -> None: ...
+
+    def send_to_user(self, user_id: str, message: dict[str, Any]) -> None: ...
+
+    def add_user_to_group(self, group: str, user_id: str) -> None: ...
+
+    def remove_user_from_group(self, group: str, user_id: str) -> None: ...
+
+    def client_url(self, user_id: str, groups: Sequence[str], minutes: int) -> str: ...

@@ -30,3 +30,9 @@ _TIME_ID = r"[0-9]{{13}}[0-9a-f]{{16}}"
 USER_ID = "{user_id:regex(^" + _OWNER + _END + ")}"
 BID_ID = "{bid_id:regex(^" + _TIME_ID + _END + ")}"
 JOB_ID = "{job_id:regex(^" + _TIME_ID + "-" + _OWNER + _END + ")}"
+
+# City ids (shared/domain/subscriptions.CITY_ID): a GeoNames id, or ``ow:lat,lon`` with
+# four decimals (OpenWeatherMap's geocoder). The colon sits inside the constraint's
+# parentheses, where ASP.NET's parser takes it literally.
+_CITY = r"([0-9]{{1,12}}|ow:-?[0-9]{{1,3}}\.[0-9]{{4}},-?[0-9]{{1,3}}\.[0-9]{{4}})"
+CITY_ID = "{city_id:regex(^" + _CITY + _END + ")}"

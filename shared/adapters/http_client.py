@@ -175,7 +175,7 @@ def get_json(
     """
     import requests
 
-    from shared.domain.errors import UpstreamUnavailable
+    from shared.domain.errors import UpstreamRateLimited, UpstreamUnavailable
 
     public_url = redact_secrets(url, *secrets)
     requested_at = clock.now()
@@ -211,7 +211,7 @@ def get_json(
             response.headers.get("Retry-After"), clock.now(), rate_limit_retry_after
         )
         log.warning("%s rate limit hit; retry after %ss", provider, retry_after)
-        raise UpstreamUnavailable(f"{display_name} rate limit reached", retry_after=retry_after)
+        raise UpstreamRateLimited(f"{display_name} rate limit reached", retry_after=retry_after)
     if status >= 400:
         why = redact_secrets(reason(response), *secrets)
         retry_after = retry_after_seconds(

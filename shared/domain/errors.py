@@ -96,6 +96,15 @@ class UpstreamUnavailable(AppError):
             self.headers["Retry-After"] = str(max(1, int(retry_after)))
 
 
+class UpstreamRateLimited(UpstreamUnavailable):
+    """The provider answered 429: ``retry_after`` is its Retry-After (or a default)."""
+
+    def __init__(self, detail: str | None = None, *, retry_after: int | None = 60,
+                 **kwargs: object) -> None:  # fmt: skip
+        super().__init__(detail, retry_after=retry_after, **kwargs)
+        self.retry_after = max(1, int(retry_after or 1))
+
+
 class ConcurrencyConflict(Exception):
     """An ETag-guarded write lost a race (or an insert found the key taken).
 

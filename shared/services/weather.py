@@ -216,3 +216,21 @@ class WeatherService:
 
     def _fresh(self, entry: CachedObservation) -> bool:
         return self.clock.now() - entry.fetched_at < self.ttl
+
+    @property
+    def observations(self) -> ObservationCache:
+        """The cache as others write to it (the refresh): through to the table and to this
+        process's memo, so a lookup here never serves an entry the refresh replaced."""
+        return _WriteThrough(self)
+
+
+class _WriteThrough:
+    def __init__(self, service: WeatherService) -> None:
+        self._service = service
+
+    def get(self, provider: str, units: str, city_id: str) -> CachedObservation | None:
+        return self._service.cache.get(provider, units, city_id)
+
+    def put(self, provider: str, units: str, entry: CachedObservation) -> None:
+        self._service.cache.put(provider, units, entry)
+        self._service._remember((provider, units, entry.city.id), entry)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from email.message import EmailMessage
+from typing import Any
 
 from shared.domain.errors import DeliveryFailed
 
@@ -62,3 +64,43 @@ class MemoryJobOutputs:
         if not reference.startswith(self.prefix) or found is None:
             raise NotFound("No such output")
         return found[0]
+
+
+class MemoryObservationCache:
+    """An ObservationCache in a dict (what the Table cache keeps, without the table)."""
+
+    def __init__(self) -> None:
+        from shared.domain.weather import CachedObservation
+
+        self.entries: dict[tuple[str, str, str], CachedObservation] = {}
+        self._lock = threading.Lock()
+
+    def get(self, provider: str, units: str, city_id: str) -> Any:
+        with self._lock:
+            return self.entries.get((provider, units, city_id))
+
+    def put(self, provider: str, units: str, entry: Any) -> None:
+        with self._lock:
+            self.entries[(provider, units, entry.city.id)] = entry
+
+
+class MemoryGeocodeCache:
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, str], Any] = {}
+
+    def get(self, provider: str, key: str, now: datetime) -> tuple[bool, Any]:
+        if (provider, key) in self.entries:
+            return True, self.entries[(provider, key)]
+        return False, None
+
+    def put(self, provider: str, key: str, city: Any, now: datetime) -> None:
+        self.entries[(provider, key)] = city
+
+
+class MemoryHistory:
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, str]] = []
+
+    def add(self, user_id: str, city_name: str, country: str, city_id: str, when: datetime) -> str:
+        self.entries.append((user_id, city_id))
+        return str(len(self.entries))

@@ -9,6 +9,12 @@ Test controls, on both: ``.requests`` (path and query of every request, in order
 ``.count(path_prefix)``, ``.fail_with(status, headers=None, times=None, body=None)`` (the
 next ``times`` requests, or all until ``clear_faults()``, get that status with the
 provider's error body), ``.delay(seconds)`` (every answer waits that long), ``.reset()``.
+``.limit_rate(limit=60, window=60.0)`` makes the stand-in enforce a provider's rate limit on
+its clock (a FakeClock that the test moves): a request when ``limit`` requests were already
+answered in the last ``window`` seconds gets 429 with ``Retry-After`` (whole seconds until
+one leaves the window) and the provider's error body; ``.request_times`` (clock times of
+every request), ``.rate_limited`` (429s answered) and ``.max_in_window(window)`` (the most
+requests that arrived in any ``window`` seconds) tell what a client did.
 ``current_values(lat, lon, units)`` says what the stand-in answers for a coordinate.
 
 Known places (both geocoders), with their GeoNames ids and populations:
@@ -47,6 +53,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -204,6 +211,10 @@ class _StandIn:
         self._delay = 0.0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._rate: tuple[int, float] | None = None
+        self._answered: list[float] = []  # times of requests answered (not refused)
+        self._times: list[float] = []  # times of every request
+        self.rate_limited = 0
 
     # lifecycle
     def start(self) -> Self:
@@ -283,6 +294,40 @@ class _StandIn:
             self._requests.clear()
             self._fault = None
             self._delay = 0.0
+            self._answered.clear()
+            self._times.clear()
+            self.rate_limited = 0
+
+    def limit_rate(self, limit: int = 60, window: float = 60.0) -> None:
+        """Answer 429 with Retry-After past ``limit`` requests in any ``window`` seconds."""
+        with self._lock:
+            self._rate = (limit, window)
+
+    @property
+    def request_times(self) -> list[float]:
+        with self._lock:
+            return list(self._times)
+
+    def max_in_window(self, window: float = 60.0) -> int:
+        """The most requests that arrived within ``window`` seconds of each other."""
+        times = sorted(self.request_times)
+        return max((sum(1 for t in times if start <= t < start + window) for start in times),
+                   default=0)  # fmt: skip
+
+    def _over_rate(self, now: float) -> Answer | None:
+        """Called under the lock: the 429 when over the rate, else None (and counted)."""
+        self._times.append(now)
+        if self._rate is None:
+            self._answered.append(now)
+            return None
+        limit, window = self._rate
+        recent = [t for t in self._answered if t > now - window]
+        if len(recent) < limit:
+            self._answered.append(now)
+            return None
+        self.rate_limited += 1
+        wait = max(1, math.ceil(recent[len(recent) - limit] + window - now))
+        return 429, {"Retry-After": str(wait)}, self._error_body(429)
 
     # for subclasses
     def _route(self, path: str, query: dict[str, str]) -> Answer:
@@ -315,6 +360,9 @@ class _StandIn:
     def _answer(self, target: str) -> Answer:
         with self._lock:
             self._requests.append(target)
+            refused = self._over_rate(self.clock.now().timestamp())
+            if refused is not None:
+                return refused
             fault, delay = self._fault, self._delay
             if fault is not None and fault.times_left is not None:
                 fault.times_left -= 1

@@ -25,6 +25,8 @@ def test_no_service_imports_an_adapter(path: Path) -> None:
     assert not {m for m in imported_modules(path) if m.startswith("shared.adapters")}
 
 
-@pytest.mark.parametrize("name", ["accounts.py", "limits.py", "weather.py"])
+@pytest.mark.parametrize(
+    "name", ["accounts.py", "limits.py", "weather.py", "subscriptions.py", "refresh.py"]
+)
 def test_these_services_receive_ports_not_the_container(name: str) -> None:
     assert "shared.container" not in imported_modules(SERVICES / name)
