@@ -135,7 +135,7 @@ def _login_to_card(browser: Any, url: str, address: str, runs: int) -> dict[str,
         form.get_by_label("E-mail").fill(address)
         form.get_by_label("Password").fill(PASSWORD)
         form.get_by_role("button", name="Log in", exact=True).click()
-        page.wait_for_function("window.__bench.card !== undefined", timeout=30_000)
+        page.wait_for_function("() => window.__bench.card !== undefined", timeout=30_000)
         stamps = page.evaluate("window.__bench")
         samples.append(stamps["card"] - stamps["start"])
         page.get_by_role("button", name="Log out").click()

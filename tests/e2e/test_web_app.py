@@ -211,11 +211,11 @@ def test_log_in_with_the_keyboard_alone_and_the_focus_follows(stack: Stack, brow
     keys.press("Enter")
     me.wait_text("#me-email", address)
     # The signed-in screen takes the focus at its heading; the tabs are buttons in reach.
-    me.page.wait_for_function("document.activeElement.id === 'weather-title'")
+    me.page.wait_for_function("() => document.activeElement.id === 'weather-title'")
     assert me.page.locator("#announcer").get_attribute("aria-live") == "polite"
     me.page.locator('#tabs [data-view="jobs"]').focus()
     keys.press("Enter")
-    me.page.wait_for_function("document.activeElement.id === 'jobs-title'")
+    me.page.wait_for_function("() => document.activeElement.id === 'jobs-title'")
     assert me.page.locator('#tabs [data-view="jobs"]').get_attribute("aria-current") == "page"
     me.close()
 
