@@ -59,13 +59,22 @@ function render() {
   const cards = $("#cards");
   const existing = new Map([...cards.children].map((node) => [node.dataset.cityId, node]));
   const wanted = [...state.items.values()];
+  // Unchanged cards keep their nodes (and so the focus, if it is on one of them).
   const nodes = wanted.map((item) => {
-    const id = cityId(item.city);
-    const node = existing.get(id);
-    return node && node.dataset.version === String(item.version) ? node : Object.assign(card(item), {});
+    const node = existing.get(cityId(item.city));
+    if (node && node.dataset.version === String(item.version)) return node;
+    const fresh = card(item);
+    fresh.dataset.version = String(item.version);
+    return fresh;
   });
-  wanted.forEach((item, index) => (nodes[index].dataset.version = String(item.version)));
+  const focusedCity = cards.contains(document.activeElement)
+    ? document.activeElement.closest(".card")?.dataset.cityId
+    : null;
   cards.replaceChildren(...nodes);
+  if (focusedCity && !cards.contains(document.activeElement)) {
+    // A live update replaced the card under the focus: the focus moves to its new button.
+    nodes.find((node) => node.dataset.cityId === focusedCity)?.querySelector("button")?.focus();
+  }
   $("#no-cards").hidden = wanted.length > 0;
   renderQuota();
 }
