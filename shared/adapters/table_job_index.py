@@ -11,8 +11,8 @@ row below sorts after every job row; a scan of job rows is ``RowKey lt 'x'``)::
     x|j|{job id}                          anchor: the state the job is indexed (and counted)
                                           under: ``ix_status``, ``ix_sched`` (ms); one per job
     x|{filter}|{order}|{time}|{id key}    index row, ``d`` = the job as JSON (without result)
-    y|c{n}                                counter shard n (0..SHARDS-1): count per status of
-                                          the jobs whose crc32(id) % SHARDS == n
+    y|c{n}                                counter shard n (0..SHARDS-1): a share of the count
+                                          per status (``n_pending``, ...); the sum is exact
     y|m                                   ``ready``: every job row of the owner is indexed
 
 ``filter``: ``a`` (all), ``s.{status}``, ``k.{kind}``, ``q.{status}.{kind}``; ``order``:
@@ -30,17 +30,20 @@ Writes (one transaction each, up to 1 + 1 + 12 + 16 + 1 = 31 operations):
   missing row makes the transaction fail (404) and the write is planned again from the
   anchor as stored, which is also how a job row written without its index heals);
 - the 16 index rows (replace), deletes of the old ones whose key changed;
-- the counter shard, only when the status changes: its new counts guarded by its ETag.
-  The last counts and ETag of each shard are cached in the process, so a transition
-  costs no read; a stale cache costs one failed transaction and one read.
+- a counter shard, only when the status changes: -1 for the old status and +1 for the new
+  one, guarded by the shard's ETag. Any shard will do (only the sum means something), so
+  concurrent writers of one owner take different shards (in one process: never the same
+  one at once) instead of queueing on one row. The last counts and ETag of each shard are
+  cached in the process, so a transition costs no read; a stale cache costs one failed
+  transaction, one read, and the next try goes to another shard.
 """
 
 from __future__ import annotations
 
 import contextlib
+import random
 import re
 import threading
-import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -57,7 +60,7 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-SHARDS = 8
+SHARDS = 16
 JOB_ROWS_END = "x"  # job rows sort before this; index rows and counters from here on
 ANCHOR = "x|j|"
 COUNTERS = "y|"
@@ -67,7 +70,7 @@ _TIME_SPAN = 10**15
 _HEX = "0123456789abcdef"
 _INVERT = str.maketrans(_HEX, _HEX[::-1])
 _SAFE = re.compile(r"[A-Za-z0-9._-]{1,100}")
-_ATTEMPTS = 6
+_ATTEMPTS = 8
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 JOBS_PER_BATCH = 5  # 17 operations each (anchor and 16 rows): 85 of a transaction's 100
 
@@ -90,10 +93,6 @@ class State:
     @staticmethod
     def of(job: Job) -> State:
         return State(job.status, _ms(job.scheduled_time))
-
-
-def shard_of(job_id: str) -> int:
-    return zlib.crc32(job_id.encode()) % SHARDS
 
 
 def index_keys(job: Job, state: State) -> set[str]:
@@ -134,12 +133,32 @@ class JobIndex:
         self._lock = threading.Lock()
         self._counters: dict[tuple[str, int], tuple[dict[str, int], str | None]] = {}
         self._ready: set[str] = set()
+        self._busy: set[tuple[str, int]] = set()  # counter shards being written now
 
     # -- writes ----------------------------------------------------------------------
 
     def create(self, entity: dict[str, Any], job: Job) -> str:
         """Insert the job row with its index rows and count (ConcurrencyConflict if taken)."""
+        self._mark_new_owner_ready(job.owner_id)
         return self._write(("create", entity), job, None)
+
+    def _mark_new_owner_ready(self, owner: str) -> None:
+        """An owner without any job row has nothing to build: mark it ready now, so that
+        its first list does not scan (once per owner and process: a read, and for a new
+        owner a query of one row and a write)."""
+        with self._lock:
+            if owner in self._ready:
+                return
+        meta = self._get(owner, META)
+        if meta is None or not meta.get("ready"):
+            rows = self._table.query_entities(
+                "PartitionKey eq @pk and RowKey lt @end", parameters={"pk": owner,
+                "end": JOB_ROWS_END}, select=["RowKey"], results_per_page=1,
+            )  # fmt: skip
+            if next(iter(rows), None) is not None:
+                return  # jobs of an earlier version: the first list builds their index
+            self._table.upsert_entity({"PartitionKey": owner, "RowKey": META, "ready": True})
+        self._mark_ready(owner)
 
     def save(self, entity: dict[str, Any], job: Job, previous: Versioned[Job]) -> str:
         """Replace the job row if still at ``previous.etag``, with its index and count."""
@@ -158,34 +177,54 @@ class JobIndex:
             (State.of(previous.value), None) if previous is not None else None
         )
         missing = False  # a row of the anchor's own state was missing last time
-        for _ in range(_ATTEMPTS):
-            if missing and indexed is not None:
-                # Rows the anchor says exist do not (deleted by hand?): delete the rest of
-                # them one by one, then write without those deletes.
-                for key in index_keys(job, indexed[0]) - index_keys(job, State.of(job)):
-                    with contextlib.suppress(ResourceNotFoundError):
-                        self._table.delete_entity(job.owner_id, key)
-            ops, counter_at, after = self._plan(job_op, job, indexed, deletes=not missing)
-            try:
-                results = self._table.submit_transaction(ops)
-            except HttpResponseError as exc:
-                if self._job_moved(job, previous):
-                    raise ConcurrencyConflict(str(exc.reason or "job changed")) from exc
-                # The job is as we read it: the anchor, an index row or the counter was not.
-                read_before = indexed is not None and indexed[1] is not None
-                missing = read_before and getattr(exc, "status_code", None) == 404
-                indexed = self._read_anchor(job)
+        shard = self._take_shard(job.owner_id, None)
+        try:
+            for _ in range(_ATTEMPTS):
+                if missing and indexed is not None:
+                    # Rows the anchor says exist do not (deleted by hand?): delete the rest
+                    # of them one by one, then write without those deletes.
+                    for key in index_keys(job, indexed[0]) - index_keys(job, State.of(job)):
+                        with contextlib.suppress(ResourceNotFoundError):
+                            self._table.delete_entity(job.owner_id, key)
+                plan = self._plan(job_op, job, indexed, shard, deletes=not missing)
+                ops, counter_at, after = plan
+                try:
+                    results = self._table.submit_transaction(ops)
+                except HttpResponseError as exc:
+                    if self._job_moved(job, previous):
+                        raise ConcurrencyConflict(str(exc.reason or "job changed")) from exc
+                    # The job is as read: the anchor, an index row or the counter was not.
+                    read_before = indexed is not None and indexed[1] is not None
+                    missing = read_before and getattr(exc, "status_code", None) == 404
+                    indexed = self._read_anchor(job)
+                    if counter_at is not None:
+                        self._read_counter(job.owner_id, shard)
+                        shard = self._take_shard(job.owner_id, shard)  # try another one
+                    continue
                 if counter_at is not None:
-                    self._read_counter(job.owner_id, shard_of(job.id))
-                continue
-            if counter_at is not None:
-                self._remember(job.owner_id, shard_of(job.id), after, etag_of(results[counter_at]))
-            return etag_of(results[0])
+                    self._remember(job.owner_id, shard, after, etag_of(results[counter_at]))
+                return etag_of(results[0])
+        finally:
+            self._release_shard(job.owner_id, shard)
         raise ConcurrencyConflict("job index kept changing")
+
+    def _take_shard(self, owner: str, previous: int | None) -> int:
+        """A counter shard no other write of this process is using now, at random."""
+        with self._lock:
+            if previous is not None:
+                self._busy.discard((owner, previous))
+            free = [n for n in range(SHARDS) if (owner, n) not in self._busy and n != previous]
+            shard = random.choice(free or list(range(SHARDS)))
+            self._busy.add((owner, shard))
+            return shard
+
+    def _release_shard(self, owner: str, shard: int) -> None:
+        with self._lock:
+            self._busy.discard((owner, shard))
 
     def _plan(
         self, job_op: tuple[Any, ...], job: Job, indexed: tuple[State, str | None] | None,
-        *, deletes: bool = True,
+        shard: int, *, deletes: bool = True,
     ) -> tuple[list[Any], int | None, dict[str, int]]:  # fmt: skip
         """The operations of one transaction, the position of the counter update and the
         counts it writes."""
@@ -209,7 +248,6 @@ class JobIndex:
         ops.extend(self._upserts(job, new_keys))
         if indexed is not None and indexed[0].status == new.status:
             return ops, None, {}
-        shard = shard_of(job.id)
         counts, etag = self._counter(job.owner_id, shard)
         after = dict(counts)
         if indexed is not None:
@@ -463,7 +501,7 @@ class JobIndex:
                     continue  # the job moved between the two reads; its own write is exact
                 if row["RowKey"] not in index_keys(job, state):
                     ops.append(("delete", {"PartitionKey": owner, "RowKey": row["RowKey"]}))
-                elif row.get("d") != fresh:
+                elif row.get("d") != fresh and self._still_stale(owner, row["RowKey"], fresh):
                     ops.append(("upsert", {"PartitionKey": owner, "RowKey": row["RowKey"],
                                            "d": fresh}, {"mode": UpdateMode.REPLACE}))  # fmt: skip
                 else:
@@ -479,6 +517,11 @@ class JobIndex:
                 continue
         return fixed
 
+    def _still_stale(self, owner: str, row_key: str, fresh: str) -> bool:
+        """Whether an index row seen stale in the scan still is (a write since fixed it)."""
+        current = self._get(owner, row_key)
+        return current is not None and current.get("d") != fresh
+
     def _get(self, owner: str, row_key: str) -> Any | None:
         from azure.core.exceptions import ResourceNotFoundError
 
@@ -488,44 +531,42 @@ class JobIndex:
             return None
 
     def _recount(self, owner: str, shards: dict[int, tuple[dict[str, int], str | None]]) -> int:
-        """Set each counter shard to the count of anchors, unless the shard changed since
-        ``shards`` was read before the anchors (then read both again)."""
+        """Make the shards sum to the count of anchors per status: shard 0 the totals, the
+        others zero, in one transaction guarded by every shard's ETag as read before the
+        anchors were (so a transition in between makes it fail: then read both again)."""
         from azure.core import MatchConditions
         from azure.core.exceptions import HttpResponseError
         from azure.data.tables import UpdateMode
 
-        fixed = 0
-        pending = dict(shards)
         for _ in range(_ATTEMPTS):
-            if not pending:
-                break
-            truth: dict[int, dict[str, int]] = {n: {} for n in range(SHARDS)}
+            truth: dict[str, int] = {}
             for anchor in self._scan(owner, ANCHOR, ANCHOR + "~"):
-                counts = truth[shard_of(anchor["RowKey"][len(ANCHOR) :])]
                 status = _state(anchor).status
-                counts[status] = counts.get(status, 0) + 1
-            retry: dict[int, tuple[dict[str, int], str | None]] = {}
-            for n, (counts, etag) in pending.items():
-                want = {s: c for s, c in truth[n].items() if c}
-                if {s: c for s, c in counts.items() if c} == want:
-                    continue
+                truth[status] = truth.get(status, 0) + 1
+            summed: dict[str, int] = {}
+            for counts, _etag in shards.values():
+                for status, n in counts.items():
+                    summed[status] = summed.get(status, 0) + n
+            if {s: n for s, n in summed.items() if n} == truth:
+                return 0
+            ops: list[Any] = []
+            for n, (_counts, etag) in sorted(shards.items()):
+                want = truth if n == 0 else {}
                 row = {"PartitionKey": owner, "RowKey": f"y|c{n}",
                        **{_column(s): want.get(s, 0) for s in STATUSES}}  # fmt: skip
-                try:
-                    if etag is None:
-                        self._table.create_entity(row)
-                    else:
-                        self._table.update_entity(
-                            row, mode=UpdateMode.REPLACE, etag=etag,
-                            match_condition=MatchConditions.IfNotModified,
-                        )  # fmt: skip
-                    fixed += 1
-                except HttpResponseError:
-                    retry[n] = self._read_counter(owner, n)
-                    continue
-                self._read_counter(owner, n)
-            pending = retry
-        return fixed
+                if etag is None:
+                    ops.append(("create", row))
+                else:
+                    guard = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+                    ops.append(("update", row, {"mode": UpdateMode.REPLACE, **guard}))
+            try:
+                self._table.submit_transaction(ops)
+                return len(ops)
+            except HttpResponseError:
+                pass  # a transition counted in between: read the shards, then the anchors
+            finally:
+                shards = {n: self._read_counter(owner, n) for n in range(SHARDS)}
+        return 0
 
 
 def _state(anchor: Any) -> State:
