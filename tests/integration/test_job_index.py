@@ -168,7 +168,7 @@ steps = st.lists(
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(scenario=steps, limit=st.integers(1, 4))
 def test_every_list_and_the_summary_match_the_jobs(
