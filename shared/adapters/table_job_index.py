@@ -485,7 +485,10 @@ class JobIndex:
             if job_id not in seen:
                 anchor = self._get(owner, ANCHOR + job_id)
                 stored = self._get(owner, job_id)
-                seen[job_id] = (anchor, self._from_json(stored["data"]) if stored else None)
+                try:
+                    seen[job_id] = (anchor, self._from_json(stored["data"]) if stored else None)
+                except (KeyError, ValueError, TypeError):
+                    continue  # a job row we cannot read: leave its rows alone
             anchor, job = seen[job_id]
             ops: list[Any] = []
             if job is None:
