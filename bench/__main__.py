@@ -38,13 +38,17 @@ one client address, which the limits exist to stop.
   request per city; and what a one-city-a-request provider needs for the same set under
   the same limit (computed from the budget's window, not run: it takes 17 minutes).
 
+- joblists (``--only joblists``): own job lists and the summary at 100 and 1,000 jobs of
+  one user (``--list-sizes``), beside one point read, and the time and storage calls of
+  each write of one job (bench/joblists.py).
+
 - web (``--only web``): the web app in Debian's Chromium: bytes transferred for a first
   visit (compressed), and the time from the click on "Log in" to the first weather card
   with data, beside the same page's fetch of a bare static file from the same host
   (bench/web.py).
 
 ``--only SECTION`` (repeatable) runs some sections alone: imports, health, weather,
-upstream, jobs, point, load, login, realtime, refresh, web
+upstream, jobs, point, load, login, realtime, refresh, joblists, web
 (``python -m bench --only load --duration 15``).
 
 Everything runs on loopback against an in-memory Azurite started here and stopped after.
@@ -65,33 +69,18 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import summary as _summary  # noqa: E402
+from bench.common import timed  # noqa: E402
 from devtools.azurite import Azurite  # noqa: E402
 
 # Timers fire once a year during the bench: nothing runs that the bench did not ask for.
 TIMERS_OFF = {"JOBS_SWEEP_SCHEDULE": "0 0 0 1 1 *", "WEATHER_REFRESH_SCHEDULE": "0 0 0 1 1 *"}
-
-
-def _percentile(samples: list[float], pct: float) -> float:
-    ordered = sorted(samples)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
-    return round(ordered[index], 3)
-
-
-def _summary(samples_ms: list[float]) -> dict[str, float]:
-    return {
-        "n": len(samples_ms),
-        "p50_ms": _percentile(samples_ms, 50),
-        "p90_ms": _percentile(samples_ms, 90),
-        "p99_ms": _percentile(samples_ms, 99),
-        "max_ms": round(max(samples_ms), 3),
-    }
 
 
 def cold_import(module: str, env: dict[str, str], runs: int) -> dict[str, Any]:
@@ -109,17 +98,6 @@ def cold_import(module: str, env: dict[str, str], runs: int) -> dict[str, Any]:
         samples.append(float(result.stdout.strip().splitlines()[-1]))
     return {"runs": runs, "median_ms": round(statistics.median(samples), 1),
             "min_ms": round(min(samples), 1), "max_ms": round(max(samples), 1)}  # fmt: skip
-
-
-def timed(call: Callable[[], Any], count: int, warmup: int) -> list[float]:
-    for _ in range(warmup):
-        call()
-    samples = []
-    for _ in range(count):
-        started = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples
 
 
 def bench_weather(host: Any, session: Any, count: int) -> dict[str, Any]:
@@ -622,7 +600,7 @@ def bench_refresh(azurite: Azurite, values: dict[str, str], count: int = 1000) -
 
 SECTIONS = (
     "imports", "health", "weather", "upstream", "jobs", "point", "load", "login", "realtime",
-    "refresh", "web",
+    "refresh", "joblists", "web",
 )  # fmt: skip
 
 
@@ -635,6 +613,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=50, help="load: concurrent clients")
     parser.add_argument("--duration", type=float, default=60.0, help="load: seconds")
     parser.add_argument("--only", action="append", choices=SECTIONS, help="run only these sections")
+    parser.add_argument("--list-sizes", default="100,1000", help="joblists: jobs of one user")
     args = parser.parse_args(argv)
     run = set(args.only or SECTIONS)
 
@@ -706,6 +685,11 @@ def main(argv: list[str] | None = None) -> int:
             results["login"] = bench_login(values)
         if "refresh" in run:
             results["refresh"] = bench_refresh(azurite, values)
+        if "joblists" in run:
+            from bench.joblists import bench_joblists
+
+            sizes = tuple(int(n) for n in args.list_sizes.split(","))
+            results["joblists"] = bench_joblists(values, sizes, 30)
         if "web" in run:
             from bench.web import bench_web
 

@@ -30,24 +30,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench.common import summary as _summary
+
 ROOT = Path(__file__).resolve().parent.parent
 HUB = "bench"
-
-
-def _percentile(samples: list[float], pct: float) -> float:
-    ordered = sorted(samples)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
-    return round(ordered[index], 3)
-
-
-def _summary(samples_ms: list[float]) -> dict[str, float]:
-    return {
-        "n": len(samples_ms),
-        "p50_ms": _percentile(samples_ms, 50),
-        "p90_ms": _percentile(samples_ms, 90),
-        "p99_ms": _percentile(samples_ms, 99),
-        "max_ms": round(max(samples_ms), 3),
-    }
 
 
 @contextmanager

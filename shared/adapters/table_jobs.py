@@ -5,13 +5,13 @@ Tables and keys (every request is a point read or one partition query):
 ``jobs``         PartitionKey = owner id, RowKey = job id (``{time-sortable}-{owner}``, so
                  that the id alone finds the row with one point read). The job as JSON
                  plus ``status``, ``kind``, ``created_at`` and ``scheduled_time`` columns.
-                 The ETag is the job's version: every transition is one conditional
-                 write of one row, so the worker's hot path costs two writes per run
-                 (and no read when the message carries the version it was sent for, see
-                 ``snapshot``). GET /jobs is one query of the owner's partition with the
-                 status/kind filters; the sort and the cursor (the sort value and id of
-                 the last item) are applied here. The summary reads only the ``status``
-                 column of the owner's partition, never other users' jobs.
+                 The ETag is the job's version. The same partition holds the owner's
+                 index rows and counters (RowKeys from ``x``, after every job id; see
+                 table_job_index.py): each transition writes the job row, its index rows
+                 and its counter in one entity-group transaction guarded by that ETag.
+                 GET /jobs (every sort and filter) is one range query of ``limit + 1``
+                 index rows; the summary one range query of the counter shards. A scan
+                 of job rows alone is ``RowKey lt 'x'``.
 ``openjobs``     PartitionKey = "open", RowKey = ``{inverted created}|{id}``: pending,
                  unassigned jobs (GET /jobs/open), a copy rewritten whenever the job
                  enters, changes inside, or leaves that state.
@@ -48,11 +48,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.table_codec import (
-    decode_cursor,
-    encode_cursor,
     etag_of,
     from_iso,
-    guarded,
     key_range_page,
     to_iso,
 )
@@ -61,7 +58,6 @@ from shared.domain.jobs import (
     Bid,
     Fee,
     Job,
-    JobNotStorable,
     JobResult,
     PendingComment,
     compact_json,
@@ -76,7 +72,6 @@ MAX_TIME = 10**13  # ms; inverted times sort newest first
 # A snapshot travels in a queue message (64 KiB once base64-encoded, so 48 KiB of UTF-8):
 # jobs whose row is larger than this (in UTF-8 bytes) are read instead.
 SNAPSHOT_MAX_BYTES = 16 * 1024
-SORTS = ("created_at", "-created_at", "scheduled_time", "-scheduled_time")
 
 
 def _inv(value: datetime) -> str:
@@ -145,48 +140,27 @@ def _entity(job: Job) -> dict[str, Any]:
     }
 
 
-def _sort_value(job: Job, sort: str) -> str:
-    """A string that orders jobs as ``sort`` asks (ties broken by id)."""
-    field = sort.lstrip("-")
-    moment = job.created_at if field == "created_at" else job.scheduled_time
-    text = to_iso(moment) or ""
-    return f"{text}|{job.id}"
-
-
 class TableJobRepository:
     def __init__(self, tables: dict[str, TableClient]) -> None:
+        from shared.adapters.table_job_index import JobIndex
+
         self._jobs = tables["jobs"]
+        self.index = JobIndex(self._jobs, job_to_json, job_from_json)
         self._open = tables["openjobs"]
         self._assigned = tables["assignedjobs"]
         self._due = tables["duejobs"]
         self._watch = tables["jobdispatch"]
 
     def create(self, job: Job) -> str:
-        metadata = guarded(lambda: self._jobs.create_entity(_entity(job)))
+        etag = self.index.create(_entity(job), job)  # the row, its index rows and count
         self.project(job, None)
-        return etag_of(metadata)
+        return etag
 
     def save(self, job: Job, previous: Versioned[Job]) -> str:
         """Write ``job`` if its stored version is still ``previous`` (ConcurrencyConflict)."""
-        from azure.core import MatchConditions
-        from azure.core.exceptions import HttpResponseError
-        from azure.data.tables import UpdateMode
-
-        try:
-            metadata = guarded(
-                lambda: self._jobs.update_entity(
-                    _entity(job),
-                    mode=UpdateMode.REPLACE,
-                    etag=previous.etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            )
-        except HttpResponseError as exc:
-            if exc.status_code in (400, 413):  # PropertyValueTooLarge, EntityTooLarge, ...
-                raise JobNotStorable(f"{exc.status_code} {exc.reason}") from exc
-            raise
+        etag = self.index.save(_entity(job), job, previous)  # one transaction, see JobIndex
         self.project(job, previous.value)
-        return etag_of(metadata)
+        return etag
 
     def project(self, job: Job, previous: Job | None) -> None:
         """Rewrite the job's copies in the open and assigned lists (idempotent)."""
@@ -246,30 +220,10 @@ class TableJobRepository:
         self, owner_id: str, *, status: str | None, kind: str | None, sort: str,
         limit: int, cursor: str | None,
     ) -> tuple[list[Job], str | None]:  # fmt: skip
-        """One query of the owner's partition (filters applied by the service), sorted."""
-        after = decode_cursor(cursor, f"{sort}|")
-        query = "PartitionKey eq @owner"
-        parameters: dict[str, Any] = {"owner": owner_id}
-        if status:
-            query += " and status eq @status"
-            parameters["status"] = status
-        if kind:
-            query += " and kind eq @kind"
-            parameters["kind"] = kind
-        jobs = [job_from_json(e["data"]) for e in self._jobs.query_entities(
-            query, parameters=parameters, select=["data"], results_per_page=1000)]  # fmt: skip
-        descending = sort.startswith("-")
-        jobs.sort(key=lambda j: _sort_value(j, sort), reverse=descending)
-        if after is not None:
-            mark = after[len(sort) + 1 :]
-            jobs = [
-                j for j in jobs
-                if (_sort_value(j, sort) < mark) == descending and _sort_value(j, sort) != mark
-            ]  # fmt: skip
-        page = jobs[:limit]
-        more = len(jobs) > limit
-        next_cursor = encode_cursor(f"{sort}|{_sort_value(page[-1], sort)}") if more else None
-        return page, next_cursor
+        """One range query of the owner's index rows (table_job_index.py)."""
+        return self.index.page(
+            owner_id, status=status, kind=kind, sort=sort, limit=limit, cursor=cursor
+        )
 
     def list_open(
         self, exclude_owner: str, limit: int, cursor: str | None
@@ -289,13 +243,8 @@ class TableJobRepository:
         return [job_from_json(r["data"]) for r in rows], next_cursor
 
     def status_counts(self, owner_id: str) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for entity in self._jobs.query_entities(
-            "PartitionKey eq @owner", parameters={"owner": owner_id}, select=["status"],
-            results_per_page=1000,
-        ):  # fmt: skip
-            counts[entity["status"]] = counts.get(entity["status"], 0) + 1
-        return counts
+        """The owner's counter shards, one range query (table_job_index.py)."""
+        return self.index.counts(owner_id)
 
     # -- the due index -----------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from devtools.azurite import Azurite
 from shared.auth import TokenService
 from tests.conftest import TEST_SIGNING_KEY
 from tests.support.host import LocalHost
+from tests.support.waiting import wait_for
 
 TOKENS = TokenService(TEST_SIGNING_KEY, 60)
 
@@ -390,11 +391,16 @@ def test_a_host_killed_mid_job_is_replaced_and_the_job_completes_once(
     assert done["attempts"] == 2  # the killed attempt counted
     runs = [r for r in handler_runs(first, second) if r.get("job_id") == job["id"]]
     assert len(runs) == 2  # started twice, completed once
-    completions = [
-        r for r in second.log_records()
-        if r.get("message") == "job completed" and r.get("job_id") == job["id"]
-    ]  # fmt: skip
-    assert len(completions) == 1
+
+    def completions() -> list[dict[str, Any]]:
+        return [
+            r for r in second.log_records()
+            if r.get("message") == "job completed" and r.get("job_id") == job["id"]
+        ]  # fmt: skip
+
+    # The line is written just after the row that GET reads: wait for it, not on luck.
+    wait_for(completions, timeout=10)
+    assert len(completions()) == 1
 
 
 def test_bid_comments_are_scored_in_batches_of_at_most_10(
