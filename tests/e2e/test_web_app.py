@@ -450,10 +450,10 @@ def test_cards_change_live_when_the_weather_is_refreshed_even_after_a_drop(
     done = len(me.finished)
     service = WebPubSubServiceClient.from_connection_string(stack.wps.connection_string, hub=HUB)
     service.close_all_connections(reason="test: dropped")
-    wait_for(lambda: len(me.api_requests("/api/realtime/negotiate")) > negotiations, timeout=60)
+    me.wait_until(lambda: len(me.api_requests("/api/realtime/negotiate")) > negotiations, 60)
     me.wait_live(timeout=60)
     # Back online, the page reads its cities once (what it missed); then only live updates.
-    wait_for(lambda: ("GET", f"{stack.url}/api/subscriptions") in me.finished[done:], timeout=30)
+    me.wait_until(lambda: ("GET", f"{stack.url}/api/subscriptions") in me.finished[done:], 30)
     before = paris.inner_text()
     stack.clock.advance(minutes=30)
     assert stack.host.run_function("refresh_weather").status_code == 202

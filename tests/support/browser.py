@@ -13,6 +13,7 @@ from __future__ import annotations
 import email
 import email.policy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -140,6 +141,14 @@ class Screen:
 
     def wait_text(self, selector: str, text: str, timeout: float = 30) -> None:
         self.page.locator(selector).filter(has_text=text).first.wait_for(timeout=timeout * 1000)
+
+    def wait_until(self, condition: Callable[[], Any], timeout: float = 30) -> None:
+        """Wait for a condition on what the page did. Playwright's sync API delivers page
+        events only while one of its calls runs: so wait in the page, not in time.sleep."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, "condition not met in time"
+            self.page.wait_for_timeout(50)
 
     def api_requests(self, path_prefix: str) -> list[tuple[str, str]]:
         return [(m, u) for m, u in self.requests if urlsplit(u).path.startswith(path_prefix)]
