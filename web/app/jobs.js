@@ -405,6 +405,7 @@ function setupCreate() {
       const job = await api("POST", "jobs", body);
       form.reset();
       syncInput();
+      $("#new-job").open = false;
       if (matchesFilters(job)) {
         state.own.set(job.id, job);
         renderRow("own", job);
