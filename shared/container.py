@@ -380,7 +380,7 @@ class Container:
             sentiment_queue=self.queue(SENTIMENT_QUEUE),
             kinds=self.kind_ports,
             clock=self.clock,
-            realtime=self.realtime,
+            realtime=self.realtime if self.realtime_configured else None,  # None: no reads
             max_attempts=settings.job_max_attempts,
             retry_base_seconds=settings.job_retry_base_seconds,
             timeout_seconds=settings.job_timeout_seconds,
@@ -478,6 +478,13 @@ class Container:
 
     # -- subscriptions and real time ------------------------------------------------------
 
+    @property
+    def realtime_configured(self) -> bool:
+        settings = self.settings
+        secret = settings.webpubsub_connection_string
+        return bool((secret.get_secret_value().strip() if secret else "")
+                    or (settings.webpubsub_endpoint or "").strip())  # fmt: skip
+
     @cached_property
     def realtime(self) -> RealtimePublisher:
         """Azure Web PubSub: WEBPUBSUB_CONNECTION_STRING (locally the emulator), else
@@ -486,7 +493,7 @@ class Container:
         secret = settings.webpubsub_connection_string
         connection_string = secret.get_secret_value().strip() if secret else ""
         endpoint = (settings.webpubsub_endpoint or "").strip()
-        if connection_string or endpoint:
+        if self.realtime_configured:
             from shared.adapters.realtime_webpubsub import WebPubSubPublisher
 
             if connection_string:

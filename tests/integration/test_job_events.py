@@ -52,7 +52,11 @@ def realtime() -> CheckingPublisher:
 def c(
     make_settings: Callable[..., Settings], clock: FakeClock, realtime: CheckingPublisher
 ) -> QueueCapturingContainer:
-    container = QueueCapturingContainer(make_settings(JOB_RETRY_BASE_SECONDS="30"), clock)
+    settings = make_settings(
+        JOB_RETRY_BASE_SECONDS="30",
+        WEBPUBSUB_CONNECTION_STRING="Endpoint=http://127.0.0.1:9;AccessKey=unused;Version=1.0;",
+    )
+    container = QueueCapturingContainer(settings, clock)
     container.__dict__["realtime"] = realtime  # the cached property, before the service
     realtime.read = container.jobs.get
     return container

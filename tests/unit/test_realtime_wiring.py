@@ -24,6 +24,7 @@ def test_no_webpubsub_setting_means_no_pushes() -> None:
     assert isinstance(container().realtime, DisabledRealtimePublisher)
     blank = container(WEBPUBSUB_CONNECTION_STRING=" ", WEBPUBSUB_ENDPOINT="")
     assert isinstance(blank.realtime, DisabledRealtimePublisher)
+    assert not blank.realtime_configured  # the job service then gets no publisher at all
 
 
 def test_a_connection_string_builds_the_adapter_on_its_hub() -> None:
@@ -35,6 +36,7 @@ def test_a_connection_string_builds_the_adapter_on_its_hub() -> None:
     assert isinstance(publisher, WebPubSubPublisher)
     assert publisher.client._config.hub == "weather"
     assert built.realtime is publisher  # one client per process
+    assert built.realtime_configured
     url = publisher.client_url("ann", ["city.1"], 60)
     assert url.startswith("ws://127.0.0.1:7080/client/hubs/weather?access_token=")
 
