@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from functions.weather import CityOut, WeatherOut
 from shared import http
 from shared.container import container
+from shared.domain.text import PlaceName
 from shared.routes import CITY_ID
 from shared.services.refresh import REFRESH_QUEUE
 
@@ -21,7 +22,7 @@ TAGS = ("subscriptions",)
 
 class SubscribeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    city: str = Field(min_length=1, max_length=100, description="`Paris` or `Paris,FR`")
+    city: PlaceName = Field(min_length=1, max_length=100, description="`Paris` or `Paris,FR`")
     country: str | None = Field(None, pattern=r"^[A-Za-z]{2}$", description="ISO 3166 alpha-2")
 
 
