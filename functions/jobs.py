@@ -10,7 +10,6 @@ from typing import Annotated, Any, Literal
 import azure.functions as func
 from pydantic import (
     AwareDatetime,
-    BaseModel,
     ConfigDict,
     Field,
     JsonValue,
@@ -23,6 +22,7 @@ from shared import http
 from shared.container import container
 from shared.domain.currencies import ISO_4217
 from shared.domain.text import Cursor, Line, Text
+from shared.models import BaseModel
 from shared.routes import BID_ID, JOB_ID
 from shared.services import jobs
 from shared.services.job_kinds import KINDS

@@ -15,12 +15,13 @@ from http.cookies import CookieError, SimpleCookie
 from urllib.parse import quote, urlsplit
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from functions.accounts import TokenOut
 from shared import http
 from shared.container import container
 from shared.domain.social import SignInFailed
+from shared.models import BaseModel
 
 bp = func.Blueprint()
 

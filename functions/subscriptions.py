@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from functions.weather import CityOut, WeatherOut
 from shared import http
 from shared.container import container
+from shared.models import BaseModel
 from shared.routes import CITY_ID
 from shared.services.refresh import REFRESH_QUEUE
 
