@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from shared import telemetry
 from shared.domain.errors import UpstreamRateLimited, UpstreamUnavailable
 from shared.domain.subscriptions import SubscribedCity, city_group, fingerprint
 from shared.domain.weather import CachedObservation
@@ -217,6 +218,7 @@ class RefreshService:
             }
             try:
                 self.realtime.send_to_group(city_group(city.id), _jsonable(message))
+                telemetry.count("realtime.messages_sent", event="weather.updated")
                 published = seen
                 outcome.published = 1
             except Exception:  # a push failure never fails the refresh
@@ -253,6 +255,8 @@ class RefreshService:
 
     def _finish(self, summary: RefreshSummary, perf: float) -> RefreshSummary:
         summary.duration_ms = round((time.perf_counter() - perf) * 1000, 1)
+        telemetry.count("refresh.runs", trigger=summary.trigger)
+        telemetry.count("refresh.cities_refreshed", summary.refreshed)
         log.info("weather refresh", extra=asdict(summary))
         return summary
 
