@@ -38,6 +38,7 @@ __all__ = [
     "get_settings",
     "reset_settings",
     "telemetry_connection_string",
+    "telemetry_entra_client_id",
 ]
 
 
@@ -58,6 +59,17 @@ def environment_value(name: str, default: str = "") -> str:
 def telemetry_connection_string() -> str | None:
     """APPLICATIONINSIGHTS_CONNECTION_STRING, or None: telemetry export is off."""
     return os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip() or None
+
+
+def telemetry_entra_client_id() -> str | None:
+    """The managed identity to export telemetry with, when Application Insights takes
+    Entra ID only: ``ClientId=<id>;Authorization=AAD`` in
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING (what infra/ sets). None: no credential."""
+    raw = os.environ.get("APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "")
+    parts = dict(p.split("=", 1) for p in raw.split(";") if "=" in p)
+    if parts.get("Authorization", "").strip().upper() != "AAD":
+        return None
+    return parts.get("ClientId", "").strip() or ""
 
 
 @lru_cache(maxsize=1)

@@ -25,7 +25,8 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
-from shared.settings import telemetry_connection_string
+from shared.logging import get_logger
+from shared.settings import telemetry_connection_string, telemetry_entra_client_id
 
 # Every metric the app records, with what it counts (the local host's HELP text).
 METRICS: dict[str, str] = {
@@ -62,7 +63,14 @@ class _Otel:
         # logger nothing writes to is exported (``disable_logging`` is read from the
         # environment alone). No live metrics or performance counters: the Functions host
         # has its own, and nothing is sent anywhere but the connection string's endpoint.
+        options: dict[str, Any] = {}
+        client_id = telemetry_entra_client_id()
+        if client_id is not None:  # Application Insights with local auth off (infra/)
+            from azure.identity import ManagedIdentityCredential
+
+            options["credential"] = ManagedIdentityCredential(client_id=client_id or None)
         configure_azure_monitor(
+            **options,
             connection_string=connection_string,
             logger_name="weather_jobs.telemetry",
             enable_live_metrics=False,
@@ -102,7 +110,12 @@ def _opentelemetry() -> _Otel | None:
         if not _otel_checked:
             connection_string = telemetry_connection_string()
             if connection_string:
-                _otel = _Otel(connection_string)
+                try:
+                    _otel = _Otel(connection_string)
+                except Exception:  # noqa: BLE001 - telemetry never fails an invocation
+                    get_logger("app.telemetry").warning(
+                        "telemetry export not configured", exc_info=True
+                    )
             _otel_checked = True
     return _otel
 
