@@ -9,11 +9,15 @@ in a directory per key and sends it again later, from any process.
 
 from __future__ import annotations
 
+import glob
 import gzip
 import json
+import shutil
+import tempfile
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 
@@ -80,3 +84,7 @@ class IngestionStandIn:
     def __exit__(self, *_: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+        # The exporter's retry storage for this key (what it could not send): not kept.
+        pattern = f"Microsoft-AzureMonitor-*/opentelemetry-python-{self.instrumentation_key}"
+        for directory in glob.glob(str(Path(tempfile.gettempdir()) / pattern)):
+            shutil.rmtree(directory, ignore_errors=True)
