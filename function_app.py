@@ -7,9 +7,11 @@ all load this module unchanged.
 import azure.functions as func
 
 from functions import accounts, history, jobs, ops, realtime, social, subscriptions, weather
-from shared.settings import check_startup_settings, get_settings
+from shared.settings import check_startup_environment
 
-check_startup_settings(get_settings())
+# The start-up refusals, from a few environment reads: the full Settings (pydantic-settings)
+# is built on first use, so that a cold start imports no more than the functions need.
+check_startup_environment()
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import azure.functions as func
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from shared import http
 from shared.container import container
+from shared.models import BaseModel
 
 bp = func.Blueprint()
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.adapters.clock import SystemClock
 from shared.ports import Clock
-from shared.settings import Settings, get_settings
+from shared.settings import get_settings
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from shared.services.social import SocialSignInService
     from shared.services.subscriptions import SubscriptionService
     from shared.services.weather import WeatherService
+    from shared.settings import Settings
 
 CITY_INDEX_PATH = Path(__file__).resolve().parent.parent / "data" / "cities15000.json.gz"
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from shared import telemetry
+
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.messaging.webpubsubservice import WebPubSubServiceClient
@@ -58,9 +60,11 @@ class WebPubSubPublisher:
 
     def send_to_group(self, group: str, message: dict[str, Any]) -> None:
         self.client.send_to_group(group, message, content_type=JSON)
+        telemetry.count("realtime.messages_sent", event=str(message.get("event")), to="group")
 
     def send_to_user(self, user_id: str, message: dict[str, Any]) -> None:
         self.client.send_to_user(user_id, message, content_type=JSON)
+        telemetry.count("realtime.messages_sent", event=str(message.get("event")), to="user")
 
     def add_user_to_group(self, group: str, user_id: str) -> None:
         self.client.add_user_to_group(group, user_id)

@@ -47,6 +47,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Literal
 
+from shared import telemetry
 from shared.auth import Principal
 from shared.domain.errors import (
     ConcurrencyConflict,
@@ -316,6 +317,7 @@ class JobService:
     def process(self, message: str) -> Outcome:
         """The ``jobs`` queue handler. Safe to run twice for one message."""
         data = json.loads(message)
+        telemetry.annotate(job_id=str(data.get("job_id")), user_id=str(data.get("owner_id")))
         now = self.clock.now()
         dispatched = self.jobs.restore(data.get("snapshot"))
         if (
@@ -375,6 +377,7 @@ class JobService:
         job_updated(self.realtime, running)
         log.info("job started", extra={"job_id": running.id, "kind": running.kind,
                                        "attempt": running.attempts})  # fmt: skip
+        telemetry.count("jobs.started", kind=running.kind)
         try:
             self.jobs.unwatch(running)  # started: its message was not lost
         except Exception:
@@ -444,11 +447,14 @@ class JobService:
             log.warning("job attempt failed; retrying", extra={
                 "job_id": job.id, "attempt": job.attempts, "error": error,
                 "retry_at": done.scheduled_time.isoformat()})  # fmt: skip
+            telemetry.count("jobs.retried", kind=job.kind)
             return "retry"
         if done.status == "failed":
             log.warning("job failed", extra={"job_id": job.id, "error": error})
+            telemetry.count("jobs.failed", kind=job.kind)
             return "failed"
         log.info("job completed", extra={"job_id": job.id})
+        telemetry.count("jobs.completed", kind=job.kind)
         return "completed"
 
     def _give_up(self, found: Versioned[Job], error: str) -> Outcome:
@@ -460,6 +466,7 @@ class JobService:
             return "lost-race"
         job_updated(self.realtime, failed)
         log.warning("job failed", extra={"job_id": found.value.id, "error": error})
+        telemetry.count("jobs.failed", kind=found.value.kind)
         return "failed"
 
     def _send_later(self, job: Job, when: datetime) -> None:
