@@ -6,12 +6,14 @@ all load this module unchanged.
 
 import azure.functions as func
 
-from functions import accounts, history, jobs, ops, social, subscriptions, weather, web
-from shared.settings import check_startup_settings, get_settings
+from functions import accounts, history, jobs, ops, realtime, social, subscriptions, weather, web
+from shared.settings import check_startup_environment
 
-check_startup_settings(get_settings())
+# The start-up refusals, from a few environment reads: the full Settings (pydantic-settings)
+# is built on first use, so that a cold start imports no more than the functions need.
+check_startup_environment()
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
-for area in (ops, accounts, social, weather, history, jobs, subscriptions, web):
+for area in (ops, accounts, social, weather, history, jobs, subscriptions, realtime, web):
     app.register_functions(area.bp)

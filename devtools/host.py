@@ -19,6 +19,8 @@ the metadata ``app.get_functions()`` gives:
 - functions run on a thread pool (``PYTHON_THREADPOOL_THREAD_COUNT``);
 - queue triggers polled from Storage, timer triggers on NCRONTAB (see ``triggers``);
 - ``POST /admin/functions/{name}`` running a non-HTTP function now (202);
+- ``GET /admin/metrics``: the app's counters in Prometheus text format (see ``metrics``);
+  both admin routes answer loopback callers only;
 - JSON log lines: one per invocation, and the app's own records;
 - SIGINT/SIGTERM: stop taking work, finish what runs, stop what it started, exit 0.
 
@@ -53,7 +55,7 @@ from urllib.parse import parse_qsl, urlsplit
 import azure.functions as func
 from azure.functions.queue import QueueMessage
 
-from devtools import jsonlog
+from devtools import jsonlog, metrics
 from devtools.cors import CorsConfigError, CorsPolicy
 from devtools.functions import FunctionSpec, IndexingError, Invoker, index_functions
 from devtools.hostconfig import (
@@ -192,6 +194,10 @@ class FunctionsHost:
             if not ipaddress.ip_address(remote).is_loopback:
                 return _problem(404, "Not Found", "the admin API answers loopback callers only")
             return self._admin_invoke(path.rstrip("/").split("/")[-1], body)
+        if path.rstrip("/").lower() == "/admin/metrics" and method in ("GET", "HEAD"):
+            if not ipaddress.ip_address(remote).is_loopback:
+                return _problem(404, "Not Found", "the admin API answers loopback callers only")
+            return 200, {"Content-Type": metrics.CONTENT_TYPE}, metrics.prometheus_text()
         match, path_matched = self.routes.resolve(path, method)
         if match is None:
             # The host's routing answers 404 with an empty body both for a path no template
@@ -340,6 +346,10 @@ class FunctionsHost:
         for listener in self.listeners.values():
             listener.join(max(0.0, deadline - time.monotonic()))
         self.invoker.close(max(0.0, deadline - time.monotonic()))
+        try:
+            metrics.flush()  # spans and metrics still held by the app's exporter
+        except Exception:
+            log.warning("telemetry not flushed", exc_info=True)
         if self.server is not None:
             self.server.server_close()
         log.info("Host stopped", extra={"event": "host.stopped"})

@@ -9,7 +9,10 @@
 4. social sign-in: when OAUTH_PROVIDERS is not configured (environment or settings file),
    a local OpenID Connect provider (devtools/oidc_provider.mjs) on 127.0.0.1:7073 (or a
    free port) with the test user alice@example.com, and OAUTH_PROVIDERS naming it;
-5. the local Functions host on ``--port`` (7071), in the foreground.
+5. real time: when no WEBPUBSUB_* setting is configured (environment or settings file),
+   the Web PubSub emulator (devtools/webpubsub.py) on 127.0.0.1:7080 (or a free port) with
+   a random access key, and WEBPUBSUB_CONNECTION_STRING and WEBPUBSUB_HUB naming it;
+6. the local Functions host on ``--port`` (7071), in the foreground.
 
 Ctrl-C stops the host (which finishes running work) and then what this command started.
 """
@@ -28,8 +31,10 @@ from urllib.parse import urlsplit
 
 from devtools.azurite import DEFAULT_PORTS, Azurite, default_ports_in_use, free_port, port_open
 from devtools.oidc import LocalOidcProvider
+from devtools.webpubsub import WebPubSubEmulator
 
 OIDC_PORT = 7073
+WEBPUBSUB_PORT = 7080
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,6 +84,24 @@ def local_sign_in(
     return provider
 
 
+def local_realtime(values: dict[str, str], env: dict[str, str]) -> WebPubSubEmulator | None:
+    """Start the Web PubSub emulator and name it in ``env`` unless a WEBPUBSUB_CONNECTION_STRING
+    or WEBPUBSUB_ENDPOINT is configured; None when one is (or when it cannot start)."""
+    names = ("WEBPUBSUB_CONNECTION_STRING", "WEBPUBSUB_ENDPOINT")
+    if any((env.get(n) or values.get(n) or "").strip() for n in names):
+        return None
+    port = WEBPUBSUB_PORT if not port_open(WEBPUBSUB_PORT) else free_port()
+    try:
+        emulator = WebPubSubEmulator(port=port).start()  # a random access key
+    except (OSError, RuntimeError) as exc:
+        print(f"Real time: the Web PubSub emulator did not start ({exc}).",
+              file=sys.stderr, flush=True)  # fmt: skip
+        return None
+    env["WEBPUBSUB_CONNECTION_STRING"] = emulator.connection_string
+    env["WEBPUBSUB_HUB"] = env.get("WEBPUBSUB_HUB") or values.get("WEBPUBSUB_HUB") or "weather"
+    return emulator
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the app locally (Azurite + local host).")
     parser.add_argument("--port", type=int, default=7071)
@@ -110,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Offline: the weather provider is not reachable; {name}={value}.", flush=True)
 
     oidc = local_sign_in(values, env, args.port)
+    webpubsub = local_realtime(values, env)
     url = f"http://localhost:{args.port}"
     sign_in = (
         f"  sign-in:   local OpenID Connect provider {oidc.issuer} (test user alice@example.com;"
@@ -117,12 +141,19 @@ def main(argv: list[str] | None = None) -> int:
         if oidc
         else "  sign-in:   OAUTH_PROVIDERS as configured\n"
     )
+    realtime = (
+        f"  real time: Web PubSub emulator {webpubsub.endpoint} (hub {env['WEBPUBSUB_HUB']};"
+        f" POST {url}/api/realtime/negotiate)\n"
+        if webpubsub
+        else "  real time: WEBPUBSUB_* as configured\n"
+    )
     print(
         f"\nStarting the Functions host on {url}\n"
         f"  health:    {url}/api/health\n"
         f"  API docs:  {url}/api/docs\n"
         "  e-mails:   .outbox/ (make outbox shows the newest codes)\n"
         f"{sign_in}"
+        f"{realtime}"
         "Press Ctrl-C to stop.\n",
         flush=True,
     )
@@ -146,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
             host.kill()
         if oidc is not None:
             oidc.stop()
+        if webpubsub is not None:
+            webpubsub.stop()
+            print("Stopped the Web PubSub emulator.", flush=True)
         if azurite is not None:
             azurite.stop()
             print("Stopped Azurite.", flush=True)

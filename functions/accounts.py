@@ -6,11 +6,12 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from shared import http
+from shared import http, telemetry
 from shared.container import container
 from shared.domain.text import Cursor
+from shared.models import BaseModel
 from shared.routes import USER_ID
 from shared.services.accounts import OTP_QUEUE
 
@@ -186,6 +187,7 @@ def set_plan(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.queue_trigger(arg_name="msg", queue_name=OTP_QUEUE, connection="AzureWebJobsStorage")
+@telemetry.traced("queue")
 def send_otp_email(msg: func.QueueMessage) -> None:
     """Create the code, store its HMAC, send the e-mail; raising makes the host retry."""
     container().accounts.send_code(msg.get_body().decode("utf-8"))

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from shared import http
 from shared.container import container
 from shared.domain.text import Cursor
+from shared.models import BaseModel
 
 bp = func.Blueprint()
 TAGS = ("history",)

@@ -10,7 +10,6 @@ from typing import Annotated, Any, Literal
 import azure.functions as func
 from pydantic import (
     AwareDatetime,
-    BaseModel,
     ConfigDict,
     Field,
     JsonValue,
@@ -19,10 +18,11 @@ from pydantic import (
     model_validator,
 )
 
-from shared import http
+from shared import http, telemetry
 from shared.container import container
 from shared.domain.currencies import ISO_4217
 from shared.domain.text import Cursor, Line, Text
+from shared.models import BaseModel
 from shared.routes import BID_ID, JOB_ID
 from shared.services import jobs
 from shared.services.job_kinds import KINDS
@@ -421,12 +421,14 @@ def accept_bid(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.queue_trigger(arg_name="msg", queue_name=jobs.JOBS_QUEUE, connection="AzureWebJobsStorage")
+@telemetry.traced("queue")
 def process_job(msg: func.QueueMessage) -> None:
     """Run a job whose time has come; safe against duplicates and races."""
     container().job_service.process(msg.get_body().decode("utf-8"))
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%JOBS_SWEEP_SCHEDULE%", run_on_startup=False)
+@telemetry.traced("timer")
 def enqueue_due_jobs(timer: func.TimerRequest) -> None:
     """Enqueue jobs further ahead than a queue message can wait, send again the messages of
     jobs not started in time (lost), score bid comments left waiting."""
@@ -438,6 +440,7 @@ def enqueue_due_jobs(timer: func.TimerRequest) -> None:
 
 @bp.queue_trigger(arg_name="msg", queue_name=jobs.SENTIMENT_QUEUE,
                   connection="AzureWebJobsStorage")  # fmt: skip
+@telemetry.traced("queue")
 def score_bid_sentiment(msg: func.QueueMessage) -> None:
     """New bids: score waiting comments, each once, up to 10 per request."""
     container().job_service.score_pending_sentiment()

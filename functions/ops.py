@@ -8,10 +8,10 @@ from functools import lru_cache
 from typing import Any
 
 import azure.functions as func
-from pydantic import BaseModel
 
 from shared import http, static
 from shared.container import container
+from shared.models import BaseModel
 from shared.services import health
 
 bp = func.Blueprint()

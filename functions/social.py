@@ -15,12 +15,13 @@ from http.cookies import CookieError, SimpleCookie
 from urllib.parse import quote, urlsplit
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from functions.accounts import TokenOut
-from shared import http
+from shared import http, telemetry
 from shared.container import container
 from shared.domain.social import SignInFailed
+from shared.models import BaseModel
 
 bp = func.Blueprint()
 
@@ -142,6 +143,7 @@ def social_token(req: func.HttpRequest) -> func.HttpResponse:
 # Daily at 03:17 UTC: abandoned sign-ins (10 min) and unused login codes (60 s) are dead
 # long before; this only keeps the table from growing.
 @bp.timer_trigger(arg_name="timer", schedule="0 17 3 * * *", run_on_startup=False)
+@telemetry.traced("timer")
 def purge_social_sign_ins(timer: func.TimerRequest) -> None:
     """Delete expired pending sign-ins and login codes (table ``socialsignin``)."""
     container().social.purge_expired()

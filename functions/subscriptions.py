@@ -6,11 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from functions.weather import CityOut, WeatherOut
-from shared import http
+from shared import http, telemetry
 from shared.container import container
+from shared.domain.text import PlaceName
+from shared.models import BaseModel
 from shared.routes import CITY_ID
 from shared.services.refresh import REFRESH_QUEUE
 
@@ -21,7 +23,7 @@ TAGS = ("subscriptions",)
 
 class SubscribeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    city: str = Field(min_length=1, max_length=100, description="`Paris` or `Paris,FR`")
+    city: PlaceName = Field(min_length=1, max_length=100, description="`Paris` or `Paris,FR`")
     country: str | None = Field(None, pattern=r"^[A-Za-z]{2}$", description="ISO 3166 alpha-2")
 
 
@@ -66,6 +68,7 @@ def unsubscribe(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%WEATHER_REFRESH_SCHEDULE%", run_on_startup=False)
+@telemetry.traced("timer")
 def refresh_weather(timer: func.TimerRequest) -> None:
     """Refresh every subscribed city once, inside the provider's rate limit; what the
     limit does not allow now goes to the weather-refresh queue."""
@@ -73,6 +76,7 @@ def refresh_weather(timer: func.TimerRequest) -> None:
 
 
 @bp.queue_trigger(arg_name="msg", queue_name=REFRESH_QUEUE, connection="AzureWebJobsStorage")
+@telemetry.traced("queue")
 def refresh_weather_deferred(msg: func.QueueMessage) -> None:
     """Cities a refresh run left for later (each message waits for its budget window)."""
     container().refresh.run_deferred(msg.get_body().decode("utf-8"))

@@ -6,11 +6,12 @@ from datetime import datetime
 from typing import Literal
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from shared import http
 from shared.container import container
 from shared.domain.text import PlaceName
+from shared.models import BaseModel
 
 bp = func.Blueprint()
 

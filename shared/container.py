@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.adapters.clock import SystemClock
 from shared.ports import Clock
-from shared.settings import Settings, get_settings
+from shared.settings import get_settings
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from shared.services.social import SocialSignInService
     from shared.services.subscriptions import SubscriptionService
     from shared.services.weather import WeatherService
+    from shared.settings import Settings
 
 CITY_INDEX_PATH = Path(__file__).resolve().parent.parent / "data" / "cities15000.json.gz"
 
@@ -380,6 +381,7 @@ class Container:
             sentiment_queue=self.queue(SENTIMENT_QUEUE),
             kinds=self.kind_ports,
             clock=self.clock,
+            realtime=self.realtime if self.realtime_configured else None,  # None: no reads
             max_attempts=settings.job_max_attempts,
             retry_base_seconds=settings.job_retry_base_seconds,
             timeout_seconds=settings.job_timeout_seconds,
@@ -477,9 +479,31 @@ class Container:
 
     # -- subscriptions and real time ------------------------------------------------------
 
+    @property
+    def realtime_configured(self) -> bool:
+        settings = self.settings
+        secret = settings.webpubsub_connection_string
+        return bool((secret.get_secret_value().strip() if secret else "")
+                    or (settings.webpubsub_endpoint or "").strip())  # fmt: skip
+
     @cached_property
     def realtime(self) -> RealtimePublisher:
-        """Pushes to connected clients; without any WEBPUBSUB_* setting, pushes go nowhere."""
+        """Azure Web PubSub: WEBPUBSUB_CONNECTION_STRING (locally the emulator), else
+        WEBPUBSUB_ENDPOINT with the managed identity; with neither, pushes go nowhere."""
+        settings = self.settings
+        secret = settings.webpubsub_connection_string
+        connection_string = secret.get_secret_value().strip() if secret else ""
+        endpoint = (settings.webpubsub_endpoint or "").strip()
+        if self.realtime_configured:
+            from shared.adapters.realtime_webpubsub import WebPubSubPublisher
+
+            if connection_string:
+                return WebPubSubPublisher.from_connection_string(
+                    connection_string, settings.webpubsub_hub
+                )
+            return WebPubSubPublisher.from_endpoint(
+                endpoint, settings.webpubsub_hub, self.credential
+            )
         from shared.adapters.memory_realtime import DisabledRealtimePublisher
 
         return DisabledRealtimePublisher()
@@ -511,6 +535,8 @@ class Container:
             basic_limit=settings.plan_basic_city_limit,
             premium_limit=settings.plan_premium_city_limit,
             stale_after_seconds=2 * max(settings.weather_cache_ttl_seconds, 60),
+            # A client URL lives as long as a bearer token (AUTH_TOKEN_TTL_MINUTES, 60).
+            realtime_token_minutes=settings.auth_token_ttl_minutes,
         )
 
     @cached_property

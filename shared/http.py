@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
+from shared import telemetry
 from shared.auth import Principal
 from shared.domain.errors import (
     AppError,
@@ -134,10 +135,12 @@ def endpoint(
             ) -> func.HttpResponse:
                 request_id, tokens = _enter(req, name)
                 started = time.perf_counter()
-                try:
-                    response = await fn(req, *args, **kwargs)
-                except Exception as exc:  # noqa: BLE001 - the one place errors become responses
-                    response = _error_response(exc, req)
+                with _traced(req, name, request_id):
+                    try:
+                        response = await fn(req, *args, **kwargs)
+                    except Exception as exc:  # noqa: BLE001 - the one place errors become responses
+                        response = _error_response(exc, req)
+                    _annotate(response)
                 return _leave(response, request_id, tokens, req, started)
 
             return async_wrapper
@@ -146,15 +149,29 @@ def endpoint(
         def wrapper(req: func.HttpRequest, *args: Any, **kwargs: Any) -> func.HttpResponse:
             request_id, tokens = _enter(req, name)
             started = time.perf_counter()
-            try:
-                response = fn(req, *args, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - the one place errors become responses
-                response = _error_response(exc, req)
+            with _traced(req, name, request_id):
+                try:
+                    response = fn(req, *args, **kwargs)
+                except Exception as exc:  # noqa: BLE001 - the one place errors become responses
+                    response = _error_response(exc, req)
+                _annotate(response)
             return _leave(response, request_id, tokens, req, started)
 
         return wrapper
 
     return decorate
+
+
+def _traced(req: func.HttpRequest, name: str, request_id: str) -> Any:
+    """The invocation's span (when telemetry is exported): request id, route, job id."""
+    return telemetry.invocation(
+        "http", name, request_id=request_id, job_id=req.route_params.get("job_id"),
+        **{"http.request.method": req.method, "url.path": _path_of(req.url)},
+    )  # fmt: skip
+
+
+def _annotate(response: func.HttpResponse) -> None:
+    telemetry.annotate(**{"http.response.status_code": response.status_code})
 
 
 def _enter(req: func.HttpRequest, name: str) -> tuple[str, list[Any]]:
@@ -454,6 +471,7 @@ def optional_principal(req: func.HttpRequest) -> Principal | None:
         is_admin=email.lower() in c.settings.admin_email_set,
     )
     user_id_var.set(principal.user_id)
+    telemetry.annotate(user_id=principal.user_id)
     return principal
 
 

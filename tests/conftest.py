@@ -5,6 +5,8 @@
   must not see other tests' queues); stopped at the end of the test.
 - ``make_settings`` / ``make_container``: Settings and a Container pointed at an Azurite,
   with any setting overridden by its API.md name.
+- ``webpubsub``: one Web PubSub emulator (devtools/webpubsub.py) for the session;
+  ``local_host_factory(realtime=True)`` points a host at it (WEBPUBSUB_CONNECTION_STRING).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import pytest
 
 from devtools.azurite import Azurite
+from devtools.webpubsub import WebPubSubEmulator
 from shared.container import Container
 from shared.ports import Clock
 from shared.settings import Settings
@@ -28,6 +31,12 @@ def azurite() -> Iterator[Azurite]:
     instance = Azurite().start()
     yield instance
     instance.stop()
+
+
+@pytest.fixture(scope="session")
+def webpubsub() -> Iterator[WebPubSubEmulator]:
+    with WebPubSubEmulator() as emulator:
+        yield emulator
 
 
 @pytest.fixture
@@ -81,21 +90,32 @@ def make_container(make_settings: Callable[..., Settings]) -> Callable[..., Cont
 
 
 @pytest.fixture
-def local_host_factory(azurite: Azurite) -> Iterator[Callable[..., Any]]:
+def local_host_factory(
+    azurite: Azurite, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Any]]:
     """Start the local Functions host as a process on the session Azurite (or another).
 
-    ``start(storage=None, app="function_app", **settings)``: settings by their API.md
-    names; the host is stopped (SIGTERM) at the end of the test.
+    ``start(storage=None, app="function_app", realtime=False, **settings)``: settings by
+    their API.md names; ``realtime=True`` publishes to the session's Web PubSub emulator
+    (otherwise real time is off, as without WEBPUBSUB_* settings); the host is stopped
+    (SIGTERM) at the end of the test.
     """
     from tests.support.host import FAST_QUEUE_SETTINGS, LocalHost
 
     started: list[LocalHost] = []
 
     def start(
-        storage: Azurite | None = None, app: str = "function_app", **settings: Any
+        storage: Azurite | None = None,
+        app: str = "function_app",
+        realtime: bool = False,
+        **settings: Any,
     ) -> LocalHost:
         values = base_settings_values((storage or azurite).connection_string)
         values.update(FAST_QUEUE_SETTINGS)
+        if realtime:
+            emulator: WebPubSubEmulator = request.getfixturevalue("webpubsub")
+            values["WEBPUBSUB_CONNECTION_STRING"] = emulator.connection_string
+            values["WEBPUBSUB_HUB"] = "weather"
         # Timer schedule status is kept per host id: each test host has its own.
         values["AzureFunctionsWebHost__hostid"] = f"test-{uuid.uuid4().hex[:12]}"
         values.update({k: str(v) for k, v in settings.items()})

@@ -19,6 +19,7 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
+from shared import telemetry
 from shared.domain.weather import RawResponse
 
 if TYPE_CHECKING:
@@ -179,6 +180,7 @@ def get_json(
 
     public_url = redact_secrets(url, *secrets)
     requested_at = clock.now()
+    telemetry.count("upstream.requests", provider=provider)
     try:
         response = session.get(url, timeout=timeout)
     except requests.RequestException as exc:
@@ -207,6 +209,7 @@ def get_json(
         log.error("%s refused the request (%s): %s", provider, status, message)
         raise UpstreamUnavailable(message, retry_after=retry_after)
     if status == 429:
+        telemetry.count("upstream.throttled", provider=provider)
         retry_after = retry_after_seconds(
             response.headers.get("Retry-After"), clock.now(), rate_limit_retry_after
         )

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from shared import telemetry
 from shared.auth import IssuedToken, Principal, TokenService
 from shared.domain.accounts import (
     AlreadyVerified,
@@ -201,6 +202,7 @@ class AccountService:
         """The ``otp-email`` queue handler: create a code, store its HMAC, send it."""
         data = json.loads(message)
         user_id, request_id = str(data["user_id"]), str(data["request_id"])
+        telemetry.annotate(user_id=user_id)
         found = self.users.get(user_id)
         if found is None:
             return "no-user"
@@ -223,9 +225,14 @@ class AccountService:
             used=False,
         )
         etag = self.otps.put(record, current.etag)  # a lost race raises: the host retries
-        self.mailer.send(
-            verification_email(self.sender, found.value.email, code, self.otp_ttl_seconds)
-        )  # DeliveryFailed raises: retried with a fresh code
+        try:
+            self.mailer.send(
+                verification_email(self.sender, found.value.email, code, self.otp_ttl_seconds)
+            )  # DeliveryFailed raises: retried with a fresh code
+        except Exception:
+            telemetry.count("otp.emails_failed", mailer=self.mailer.name)
+            raise
+        telemetry.count("otp.emails_sent", mailer=self.mailer.name)
         with contextlib.suppress(ConcurrencyConflict):  # a resend came in; the mail went out
             self.otps.put(replace(record, sent_at=now), etag)
         log.info("verification e-mail sent", extra={"user_id": user_id, "mailer": self.mailer.name})

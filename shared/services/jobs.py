@@ -47,6 +47,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Literal
 
+from shared import telemetry
 from shared.auth import Principal
 from shared.domain.errors import (
     ConcurrencyConflict,
@@ -75,12 +76,21 @@ from shared.domain.jobs import (
     ResultNotReady,
     compact_json,
     new_job_id,
+    owner_in_job_id,
     retry_delay,
     time_sortable_id,
     utf16_units,
 )
 from shared.logging import get_logger
-from shared.ports import BidRepository, Clock, JobRepository, MessageQueue, Versioned
+from shared.ports import (
+    BidRepository,
+    Clock,
+    JobRepository,
+    MessageQueue,
+    RealtimePublisher,
+    Versioned,
+)
+from shared.services.job_events import bid_updated, job_updated
 from shared.services.job_kinds import KindFailed, KindPorts, run_kind, validate_params
 
 JOBS_QUEUE = "jobs"
@@ -166,6 +176,8 @@ class JobService:
     max_attempts: int = 3
     retry_base_seconds: float = 30
     timeout_seconds: int = 120
+    # job.updated / bid.updated pushes (shared/services/job_events.py); None: none.
+    realtime: RealtimePublisher | None = None
 
     # -- dispatch ----------------------------------------------------------------------
 
@@ -236,6 +248,7 @@ class JobService:
         etag = self.jobs.create(job)
         if not self._far(job):
             self._send(Versioned(job, etag))
+        job_updated(self.realtime, job)
         log.info("job created", extra={"job_id": job.id, "kind": kind})
         return job
 
@@ -272,6 +285,7 @@ class JobService:
                 self.jobs.save(job, found)
             except ConcurrencyConflict:
                 continue  # the worker may just have started it: read again
+            job_updated(self.realtime, job)
             log.info("job cancelled", extra={"job_id": job_id})
             return job
         raise ConcurrencyConflict("job kept changing")
@@ -303,6 +317,7 @@ class JobService:
     def process(self, message: str) -> Outcome:
         """The ``jobs`` queue handler. Safe to run twice for one message."""
         data = json.loads(message)
+        telemetry.annotate(job_id=str(data.get("job_id")), user_id=str(data.get("owner_id")))
         now = self.clock.now()
         dispatched = self.jobs.restore(data.get("snapshot"))
         if (
@@ -359,8 +374,10 @@ class JobService:
             etag = self.jobs.save(running, found)
         except ConcurrencyConflict:
             return None
+        job_updated(self.realtime, running)
         log.info("job started", extra={"job_id": running.id, "kind": running.kind,
                                        "attempt": running.attempts})  # fmt: skip
+        telemetry.count("jobs.started", kind=running.kind)
         try:
             self.jobs.unwatch(running)  # started: its message was not lost
         except Exception:
@@ -423,26 +440,33 @@ class JobService:
         except JobNotStorable:
             log.exception("job row refused by storage", extra={"job_id": job.id})
             return self._give_up(running, "could not store the result")
+        job_updated(self.realtime, done)
         if done.status == "pending":
             if not self._far(done):
                 self._send(Versioned(done, etag))
             log.warning("job attempt failed; retrying", extra={
                 "job_id": job.id, "attempt": job.attempts, "error": error,
                 "retry_at": done.scheduled_time.isoformat()})  # fmt: skip
+            telemetry.count("jobs.retried", kind=job.kind)
             return "retry"
         if done.status == "failed":
             log.warning("job failed", extra={"job_id": job.id, "error": error})
+            telemetry.count("jobs.failed", kind=job.kind)
             return "failed"
         log.info("job completed", extra={"job_id": job.id})
+        telemetry.count("jobs.completed", kind=job.kind)
         return "completed"
 
     def _give_up(self, found: Versioned[Job], error: str) -> Outcome:
         """Fail the job for good (guarded by its ETag like every transition)."""
+        failed = found.value.given_up(self.clock.now(), error)
         try:
-            self.jobs.save(found.value.given_up(self.clock.now(), error), found)
+            self.jobs.save(failed, found)
         except ConcurrencyConflict:
             return "lost-race"
+        job_updated(self.realtime, failed)
         log.warning("job failed", extra={"job_id": found.value.id, "error": error})
+        telemetry.count("jobs.failed", kind=found.value.kind)
         return "failed"
 
     def _send_later(self, job: Job, when: datetime) -> None:
@@ -520,6 +544,7 @@ class JobService:
             fee=Fee(bid.fee_amount, bid.fee_currency), status="open", created_at=now,
         )  # fmt: skip
         self.bids.add(placed, now)
+        bid_updated(self.realtime, placed, job.owner_id)
         try:  # scored once the batch has had time to fill (the timer scores leftovers)
             self.sentiment_queue.send(
                 json.dumps({"job_id": job.id, "bid_id": placed.id}),
@@ -557,7 +582,10 @@ class JobService:
                 self.jobs.save(assigned, found)  # the ETag makes one of two accepts win
             except ConcurrencyConflict:
                 continue
-            self.bids.settle(job_id, bid_id)
+            settled = self.bids.settle(job_id, bid_id)
+            job_updated(self.realtime, assigned)
+            for each in settled:
+                bid_updated(self.realtime, each, each.bidder_id)
             log.info("bid accepted", extra={"job_id": job_id, "bid_id": bid_id})
             return assigned
         raise ConcurrencyConflict("job kept changing")
@@ -604,4 +632,19 @@ class JobService:
                 scores.append((job_id, bid_id, outcome.sentiment.to_dict()))
         self.bids.set_sentiments(scores)
         self.bids.clear_comments([(c.job_id, c.bid_id) for c in comments])
+        if self.realtime is not None:
+            self._publish_scored(scores)
         return len(scores)
+
+    def _publish_scored(self, scores: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """bid.updated to each scored bid's job owner (named by the job id)."""
+        for job_id, bid_id, _ in scores:
+            owner = owner_in_job_id(job_id)
+            try:
+                bid = self.bids.get(job_id, bid_id)
+            except Exception:
+                log.warning("scored bid not read for its event", exc_info=True,
+                            extra={"bid_id": bid_id})  # fmt: skip
+                continue
+            if bid is not None and owner is not None:
+                bid_updated(self.realtime, bid, owner)

@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from shared import telemetry
 from shared.domain.errors import UpstreamRateLimited, UpstreamUnavailable
 from shared.domain.subscriptions import SubscribedCity, city_group, fingerprint
 from shared.domain.weather import CachedObservation
@@ -253,6 +254,8 @@ class RefreshService:
 
     def _finish(self, summary: RefreshSummary, perf: float) -> RefreshSummary:
         summary.duration_ms = round((time.perf_counter() - perf) * 1000, 1)
+        telemetry.count("refresh.runs", trigger=summary.trigger)
+        telemetry.count("refresh.cities_refreshed", summary.refreshed)
         log.info("weather refresh", extra=asdict(summary))
         return summary
 

@@ -81,6 +81,7 @@ class SubscriptionService:
         basic_limit: int,
         premium_limit: int,
         stale_after_seconds: int = 1200,
+        realtime_token_minutes: int = 60,
     ) -> None:
         self.repository = repository
         self.users = users
@@ -92,6 +93,7 @@ class SubscriptionService:
         self.basic_limit = basic_limit
         self.premium_limit = premium_limit
         self.stale_after = timedelta(seconds=stale_after_seconds)
+        self.realtime_token_minutes = realtime_token_minutes
         # Threads start on first use; up to 15 cache reads of one list go at once.
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="subscriptions")
 
@@ -177,6 +179,17 @@ class SubscriptionService:
         if again is not None:
             self.repository.join_city(again.city, user_id)
         log.info("unsubscribed", extra={"city_id": city_id})
+
+    def negotiate(self, principal: Principal) -> dict[str, Any]:
+        """A client URL of the caller's: their user id, and the groups of the cities they
+        follow now (one partition query) and no other; no roles, so the connection cannot
+        join, leave or send to a group. Later (un)subscribes change its groups through
+        the publisher."""
+        items, _ = self.repository.list_for_user(principal.user_id)
+        groups = [city_group(s.city.id) for s in items]
+        minutes = self.realtime_token_minutes
+        url = self.realtime.client_url(principal.user_id, groups, minutes)
+        return {"url": url, "expires_in": minutes * 60}
 
     # -- helpers --------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from concurrent.futures import Future
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from shared import telemetry
 from shared.auth import Principal
 from shared.domain.errors import FieldError, NotFound, UpstreamUnavailable, ValidationFailed
 from shared.domain.placenames import normalize
@@ -188,11 +189,14 @@ class WeatherService:
         key = (provider, units, city.id)
         remembered = self._recall(key)
         if remembered is not None:
+            telemetry.count("weather.cache_hits")
             return render(city, remembered.observation, provider, cached=True, stale=False)
         entry = self.cache.get(provider, units, city.id)
         if entry is not None and self._fresh(entry):
             self._remember(key, entry)
+            telemetry.count("weather.cache_hits")
             return render(city, entry.observation, provider, cached=True, stale=False)
+        telemetry.count("weather.cache_misses")
 
         def fetch() -> tuple[Observation, bool]:
             again = self.cache.get(provider, units, city.id)

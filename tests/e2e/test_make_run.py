@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -60,6 +61,11 @@ def test_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> No
         assert all(port_open(p) for p in DEFAULT_PORTS)
         providers = requests.get(f"http://127.0.0.1:{port}/api/auth/providers", timeout=5)
         assert [p["name"] for p in providers.json()["items"]] == ["local"]  # the local OP
+        negotiated = _negotiate(port)
+        assert negotiated.status_code == 200, negotiated.text  # the emulator is wired in
+        realtime_port = urlsplit(negotiated.json()["url"]).port
+        assert realtime_port is not None and port_open(realtime_port)
+        _connects(negotiated.json()["url"])
         os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
         output, _ = process.communicate(timeout=30)
     finally:
@@ -81,3 +87,35 @@ def test_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> No
     assert not _group_alive(process.pid)
     assert not any(port_open(p) for p in DEFAULT_PORTS)
     assert not port_open(int(issuer.group(2)))  # the local OpenID Connect provider too
+    assert f"Web PubSub emulator http://127.0.0.1:{realtime_port}" in output
+    assert "Stopped the Web PubSub emulator." in output
+    assert not port_open(realtime_port)
+
+
+def _negotiate(port: int) -> requests.Response:
+    from datetime import UTC, datetime
+
+    from shared.auth import TokenService
+
+    token = TokenService(TEST_SIGNING_KEY, 60).issue("run-user", "run@example.com",
+                                                     datetime.now(UTC))  # fmt: skip
+    return requests.post(f"http://127.0.0.1:{port}/api/realtime/negotiate",
+                         headers={"Authorization": f"Bearer {token.access_token}"},
+                         timeout=10)  # fmt: skip
+
+
+def _connects(url: str) -> None:
+    """The negotiated URL opens a WebSocket of the JSON subprotocol that names its user."""
+    import asyncio
+
+    import aiohttp
+
+    async def check() -> None:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(url, protocols=("json.webpubsub.azure.v1",)) as ws,
+        ):
+            connected = await ws.receive_json(timeout=10)
+            assert connected["event"] == "connected" and connected["userId"] == "run-user"
+
+    asyncio.run(check())

@@ -65,6 +65,7 @@ def test_schemathesis_finds_nothing(
     outbox = tmp_path / "outbox"
     fuzzer = unique_email("fuzzer")
     host = local_host_factory(
+        realtime=True,  # as make run: negotiate answers, pushes go to the emulator
         EMAIL_PROVIDER="outbox",
         EMAIL_OUTBOX_DIR=str(outbox),
         RATE_LIMITS_ENABLED="false",  # the fuzzer sends far more than a person would

@@ -104,7 +104,7 @@ def assert_lists_match(
                     assert job.to_public() == by_id[job.id].to_public()  # never stale
                     seen.append(job.id)
             assert seen == model_order(truth, status, kind, sort), (status, kind, sort)
-    summary = jobs.summary(c, owner)
+    summary = c.job_service.summary(owner)
     expected: dict[str, int] = {s: sum(1 for j in truth if j.status == s) for s in STATUSES}
     assert summary == {**expected, "total": len(truth)}
 
@@ -131,29 +131,31 @@ class Actor:
         c, owner, now = self.c, self.owner, self.clock.now()
         try:
             if action == "create" or job_id is None:
-                job = jobs.create(c, owner, name=f"j{len(self.ids)}", description="",
+                job = c.job_service.create(owner, name=f"j{len(self.ids)}", description="",
                                   kind=KINDS[n % 2], params={},
                                   scheduled_time=now + timedelta(minutes=minutes))  # fmt: skip
                 self.ids.append(job.id)
             elif action == "edit":
-                jobs.edit(c, owner, job_id, {"scheduled_time": now + timedelta(minutes=minutes)})
+                c.job_service.edit(
+                    owner, job_id, {"scheduled_time": now + timedelta(minutes=minutes)}
+                )
             elif action == "rename":
-                jobs.edit(c, owner, job_id, {"name": f"renamed {minutes}"})
+                c.job_service.edit(owner, job_id, {"name": f"renamed {minutes}"})
             elif action == "cancel":
-                jobs.cancel(c, owner, job_id)
+                c.job_service.cancel(owner, job_id)
             elif action == "assign":
-                bid = jobs.place_bid(c, self.bidder, job_id, jobs.BidInput(
+                bid = c.job_service.place_bid(self.bidder, job_id, jobs.BidInput(
                     "I can", date(2030, 1, 1), Decimal(5), "USD"))  # fmt: skip
-                jobs.accept_bid(c, owner, job_id, bid.id)
+                c.job_service.accept_bid(owner, job_id, bid.id)
             elif action == "start":
                 found = c.jobs.get(owner.user_id, job_id)
                 if found is not None and found.value.status == "pending":
-                    jobs._start(c, found, now)
+                    c.job_service._start(found, now)
             elif action in ("succeed", "fail"):
                 found = c.jobs.get(owner.user_id, job_id)
                 if found is not None and found.value.status == "in-progress":
                     error = "boom" if action == "fail" else None
-                    jobs._finish(c, found, None if error else {"ok": 1}, error)
+                    c.job_service._finish(found, None if error else {"ok": 1}, error)
         except Conflict:
             pass  # not editable, not cancellable, not open: refused, nothing written
         c.take()  # the queue is not what is tested here
@@ -197,7 +199,7 @@ def test_a_failed_transaction_writes_neither_the_job_nor_its_index(
 
     monkeypatch.setattr(table, "submit_transaction", crash)
     with pytest.raises(ConnectionError):
-        jobs.cancel(c, actor.owner, actor.ids[0])
+        c.job_service.cancel(actor.owner, actor.ids[0])
     monkeypatch.setattr(table, "submit_transaction", real)
     assert c.jobs.get(actor.owner.user_id, actor.ids[0]).value.status == "pending"  # type: ignore[union-attr]
     assert_lists_match(c, actor.owner, actor.ids)
@@ -228,7 +230,7 @@ def test_a_job_row_written_without_its_index_is_healed_by_the_next_transition(
                                limit=10, cursor=None)  # fmt: skip
     assert moved.id in [j.id for j in stale]  # the crash is visible: the index lags
     found = c.jobs.get(owner, moved.id)
-    jobs._finish(c, found, {"ok": 1}, None)  # type: ignore[arg-type]
+    c.job_service._finish(found, {"ok": 1}, None)  # type: ignore[arg-type]
     c.take()
     assert_lists_match(c, actor.owner, actor.ids)
 

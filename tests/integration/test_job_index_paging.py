@@ -13,7 +13,6 @@ from shared.adapters.clock import FakeClock
 from shared.adapters.table_jobs import _entity
 from shared.domain.errors import Conflict
 from shared.domain.jobs import Job
-from shared.services import jobs
 from shared.settings import Settings
 from tests.integration.test_job_index import KINDS, ms, person, stored_jobs, walk
 from tests.integration.test_job_index import test_kinds as test_kinds  # autouse fixture
@@ -60,14 +59,14 @@ def test_paging_while_jobs_change_returns_each_job_at_most_once(
                 changed.add(job_id)
                 try:
                     if k == 0:
-                        jobs.cancel(c, owner, job_id)
+                        c.job_service.cancel(owner, job_id)
                     elif k == 1:
-                        jobs.edit(c, owner, job_id,
+                        c.job_service.edit(owner, job_id,
                                   {"scheduled_time": clock.now() + timedelta(hours=1)})  # fmt: skip
                     else:
                         found = c.jobs.get(owner.user_id, job_id)
                         if found is not None and found.value.status == "pending":
-                            jobs._start(c, found, clock.now())
+                            c.job_service._start(found, clock.now())
                 except Conflict:
                     pass
             c.take()

@@ -68,7 +68,8 @@ ROUTES: list[tuple[str, str, str | None]] = [
     ("POST", "/api/subscriptions", "subscribe"),
     ("DELETE", "/api/subscriptions/2950159", "unsubscribe"),
     ("DELETE", "/api/subscriptions/ow:-33.8688,151.2093", "unsubscribe"),
-    ("POST", "/api/realtime/negotiate", None),  # another area's route: not in this app yet
+    ("POST", "/api/realtime/negotiate", "negotiate"),
+    ("GET", "/api/realtime/negotiate", None),
     # Jobs
     ("POST", "/api/jobs", "create_job"),
     ("GET", "/api/jobs", "list_jobs"),

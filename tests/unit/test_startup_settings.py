@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from shared.settings import Settings, UnsafeSettings, check_startup_settings
+from shared.settings import (
+    Settings,
+    UnsafeSettings,
+    check_startup_environment,
+    check_startup_settings,
+)
 
 KEY = "k" * 48
 
@@ -50,3 +55,40 @@ def test_azure_still_refuses_a_short_signing_key() -> None:
         check_startup_settings(
             settings(WEBSITE_INSTANCE_ID="abc", AUTH_SIGNING_KEY="short", EMAIL_PROVIDER="acs")
         )
+
+
+CASES = [
+    {"WEBSITE_INSTANCE_ID": "abc", "AUTH_SIGNING_KEY": KEY, "EMAIL_PROVIDER": "smtp",
+     "SMTP_HOST": ""},
+    {"WEBSITE_INSTANCE_ID": "abc", "AUTH_SIGNING_KEY": KEY, "EMAIL_PROVIDER": "smtp"},
+    {"WEBSITE_SITE_NAME": "app", "AUTH_SIGNING_KEY": "@Microsoft.KeyVault(SecretUri=x)" + KEY},
+    {"WEBSITE_INSTANCE_ID": "abc", "AUTH_SIGNING_KEY": "short"},
+    {"WEBSITE_INSTANCE_ID": "abc"},
+    {"WEBSITE_INSTANCE_ID": "abc", "auth_signing_key": KEY, "EMAIL_PROVIDER": "acs"},
+    {"AUTH_SIGNING_KEY": "", "EMAIL_PROVIDER": "smtp", "SMTP_HOST": ""},
+    {"WEBSITE_INSTANCE_ID": "", "AUTH_SIGNING_KEY": "short"},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("values", CASES)
+def test_the_cheap_startup_check_agrees_with_the_settings_check(
+    values: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # function_app runs check_startup_environment at import (no Settings built there):
+    # it must refuse exactly what check_startup_settings refuses.
+    for name in ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME", "AUTH_SIGNING_KEY",
+                 "EMAIL_PROVIDER", "SMTP_HOST"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    expected: str | None = None
+    try:
+        check_startup_settings(Settings())  # type: ignore[call-arg]
+    except UnsafeSettings as exc:
+        expected = str(exc)
+    if expected is None:
+        check_startup_environment()
+    else:
+        with pytest.raises(UnsafeSettings) as refused:
+            check_startup_environment()
+        assert str(refused.value) == expected

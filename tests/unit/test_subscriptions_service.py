@@ -286,3 +286,32 @@ def test_a_subscribe_inside_an_unsubscribe_leaves_both_sides_agreeing(
     assert world.service.list_for(ann)["used"] == 1
     assert sides_agree(world, ann, BERLIN)
     assert world.repository.subscribed_city(BERLIN) is not None
+
+
+def test_negotiate_names_the_user_and_the_groups_of_their_cities_only(world: World) -> None:
+    ann, bob = world.user(), world.user()
+    for name in ("Berlin", "Paris"):
+        world.service.subscribe(ann, name, None)
+    world.service.subscribe(bob, "Tokyo", None)
+    ids = [s.city.id for s in world.repository.list_for_user(ann.user_id)[0]]
+    answer = world.service.negotiate(ann)
+    assert answer["expires_in"] == 3600
+    conn = world.realtime.connect(answer["url"])
+    assert conn.user_id == ann.user_id
+    assert conn.groups == {f"city.{city_id}" for city_id in ids}
+    assert world.realtime.calls[-1] == ("client_url", ann.user_id,
+                                        tuple(f"city.{i}" for i in ids), 60)  # fmt: skip
+    world.service.unsubscribe(ann, ids[0])
+    assert world.realtime.connect(world.service.negotiate(ann)["url"]).groups == {
+        f"city.{ids[1]}"}  # fmt: skip
+    nobody = world.user()
+    assert world.realtime.connect(world.service.negotiate(nobody)["url"]).groups == set()
+
+
+def test_negotiate_without_real_time_is_503(world: World) -> None:
+    from shared.adapters.memory_realtime import DisabledRealtimePublisher
+
+    world.service.realtime = DisabledRealtimePublisher()
+    with pytest.raises(AppError) as refused:
+        world.service.negotiate(world.user())
+    assert refused.value.status == 503

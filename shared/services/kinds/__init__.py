@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
+
+from shared.models import BaseModel
 
 if TYPE_CHECKING:
     from shared.domain.jobs import Job

@@ -1,0 +1,96 @@
+"""Cold start: importing the app loads no SDK, no pydantic-settings, no OpenTelemetry, and
+what is deferred still gives the hosts the same function metadata.
+
+Not a timing test (that is ``python -m bench --only imports``): each check runs in a fresh
+interpreter and looks at ``sys.modules``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SNAPSHOT = ROOT / "tests" / "unit" / "data" / "function_metadata.json"
+
+# Loaded only by the invocations that need them (container properties, lazy imports).
+DEFERRED = (
+    "pydantic_settings",
+    "azure.data.tables",
+    "azure.storage.blob",
+    "azure.storage.queue",
+    "azure.identity",
+    "azure.messaging.webpubsubservice",
+    "azure.ai.textanalytics",
+    "azure.communication.email",
+    "authlib",
+    "argon2",
+    "jwt",
+    "requests",
+    "opentelemetry",
+    "azure.monitor",
+    "schemathesis",
+    "prometheus_client",
+    "shared.openapi",
+    "shared.settings_model",
+)
+
+
+def _run(code: str, **env: str) -> str:
+    environ = {k: v for k, v in os.environ.items() if k != "APPLICATIONINSIGHTS_CONNECTION_STRING"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _loaded(names: tuple[str, ...]) -> str:
+    return (
+        "import sys, json\n"
+        f"names = {list(names)!r}\n"
+        "print(json.dumps(sorted(m for m in sys.modules\n"
+        "    if any(m == n or m.startswith(n + '.') for n in names))))\n"
+    )
+
+
+def test_importing_the_app_defers_the_sdks_and_settings() -> None:
+    loaded = json.loads(_run("import function_app\n" + _loaded(DEFERRED)))
+    assert loaded == []
+
+
+def test_a_request_without_a_connection_string_imports_no_opentelemetry() -> None:
+    # An invocation through the app (the endpoint wrapper, the telemetry counters): still
+    # no OpenTelemetry module when APPLICATIONINSIGHTS_CONNECTION_STRING is not set.
+    code = (
+        "import azure.functions as func, function_app\n"
+        "from shared import telemetry\n"
+        "fn = {f.get_function_name(): f.get_user_function()\n"
+        "      for f in function_app.app.get_functions()}['openapi_document']\n"
+        "response = fn(func.HttpRequest('GET', 'http://localhost/api/openapi.json', body=b''))\n"
+        "assert response.status_code == 200, response.status_code\n"
+        "telemetry.count('weather.cache_hits')\n"
+        "with telemetry.invocation('queue', 'process_job', job_id='j'):\n"
+        "    telemetry.annotate(user_id='u')\n"
+        "assert telemetry.snapshot()[('weather.cache_hits', ())] == 1\n"
+        + _loaded(("opentelemetry", "azure.monitor"))
+    )
+    assert json.loads(_run(code)) == []
+
+
+def test_the_function_metadata_is_unchanged_by_what_is_deferred() -> None:
+    # What the local host and Azure index: names, bindings (routes, methods, queues,
+    # schedules) and the parameters of each function. Regenerate the snapshot with
+    # ``python -m tests.support.function_metadata`` after changing a function on purpose.
+    current = json.loads(_run("from tests.support.function_metadata import metadata\n"
+                              "import json; print(json.dumps(metadata()))"))  # fmt: skip
+    assert current == json.loads(SNAPSHOT.read_text(encoding="utf-8"))
