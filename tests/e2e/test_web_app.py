@@ -31,21 +31,9 @@ from tests.support.browser import PASSWORD, Screen, code_in_outbox, launch, veri
 from tests.support.host import FAST_QUEUE_SETTINGS, LocalHost
 from tests.support.waiting import wait_for
 from tests.support.weather_standins import OpenMeteoStandIn
-from tests.unit.test_api_routes import host_table, resolved
 
 HUB = "weather"  # WEBPUBSUB_HUB's default
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
-
-
-def missing(method: str, path: str) -> str | None:
-    """Why a test cannot run yet: the route it needs is not served by this app."""
-    if resolved(host_table(), method, path) is None:
-        return f"{method} {path} is not in this app yet (issue 12's backend)"
-    return None
-
-
-SUBSCRIPTIONS = missing("POST", "/api/subscriptions")
-LIVE = SUBSCRIPTIONS or missing("POST", "/api/realtime/negotiate")
 
 
 @pytest.fixture(scope="module")
@@ -279,7 +267,8 @@ def test_post_a_job_take_it_from_a_second_window_and_read_the_result(
     owner.log_in(owner_address)
     bidder = stack.screen(browser, "bidder").open()
     bidder.log_in(bidder_address)
-    live = not missing("POST", "/api/realtime/negotiate")
+    owner.wait_live()
+    bidder.wait_live()
 
     # The owner posts a sentiment job for an hour from now.
     owner.tab("Jobs")
@@ -317,36 +306,30 @@ def test_post_a_job_take_it_from_a_second_window_and_read_the_result(
 
     # The owner sees the bid arrive and its sentiment scored, without reloading.
     bid = row.locator(".bid")
-    if live:
-        bid.wait_for(timeout=30_000)
-    else:
-        row.get_by_role("button", name="Hide bids").click()
-        row.get_by_role("button", name="Bids").click()
+    bid.wait_for(timeout=30_000)
     sentiment = bid.locator('[data-field="sentiment"]')
-    if live:
-        wait_for(lambda: "scored" not in sentiment.inner_text(), timeout=30)
-        assert sentiment.inner_text().split()[0] in {"positive", "neutral", "negative", "mixed"}
+    wait_for(lambda: "scored" not in sentiment.inner_text(), timeout=30)
+    assert sentiment.inner_text().split()[0] in {"positive", "neutral", "negative", "mixed"}
     owner.check_screen("bids")
     bid.get_by_role("button", name="Accept this bid").click()
     owner.wait_text("#announcer", "Bid accepted")
     assert "accepted" in bid.locator('[data-field="bid-status"]').inner_text()
 
+    # The bidder's page hears of the assignment: the job moves to "Assigned to me".
+    assigned = job_row(bidder, "assigned-jobs", "Read the reviews")
+    assigned.wait_for(timeout=30_000)
+    wait_for(lambda: job_row(bidder, "open-jobs", "Read the reviews").count() == 0)
+
     # Run it now; the owner's row and the bidder's assigned list follow live.
     requests_before = len(owner.requests)
     row.get_by_role("button", name="Run now").click()
-    assigned = job_row(bidder, "assigned-jobs", "Read the reviews")
-    if live:
-        row.locator(".status").filter(has_text="completed").wait_for(timeout=60_000)
-        owner.wait_text('#summary [data-count="completed"]', "1")
-        new_requests = [u for _, u in owner.requests[requests_before:]]
-        assert not [u for u in new_requests if urlsplit(u).path.rstrip("/") == "/api/jobs"], (
-            "the page listed jobs again instead of taking the live update"
-        )
-        assigned.locator(".status").filter(has_text="completed").wait_for(timeout=60_000)
-    else:
-        wait_for(lambda: _status(stack, owner_address, row) == "completed", timeout=60)
-        bidder.tab("Weather")
-        bidder.tab("Jobs")
+    row.locator(".status").filter(has_text="completed").wait_for(timeout=60_000)
+    owner.wait_text('#summary [data-count="completed"]', "1")
+    new_requests = [u for _, u in owner.requests[requests_before:]]
+    assert not [u for u in new_requests if urlsplit(u).path.rstrip("/") == "/api/jobs"], (
+        "the page listed jobs again instead of taking the live update"
+    )
+    assigned.locator(".status").filter(has_text="completed").wait_for(timeout=60_000)
     assigned.get_by_role("button", name="Result").click()
     result = assigned.locator(".result")
     result.wait_for()
@@ -355,19 +338,6 @@ def test_post_a_job_take_it_from_a_second_window_and_read_the_result(
     bidder.check_screen("assigned")
     owner.close()
     bidder.close()
-
-
-def _status(stack: Stack, address: str, row: Any) -> str:
-    token = requests.post(
-        f"{stack.url}/api/login", json={"email": address, "password": PASSWORD}, timeout=15
-    ).json()["access_token"]
-    job_id = row.get_attribute("data-job-id")
-    job = requests.get(
-        f"{stack.url}/api/jobs/{job_id}",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=15,
-    ).json()
-    return str(job["status"])
 
 
 # -- weather ----------------------------------------------------------------------------
@@ -382,7 +352,6 @@ def follow_three(me: Screen) -> None:
     me.wait_text("#quota", "3 / 3")
 
 
-@pytest.mark.skipif(bool(SUBSCRIPTIONS), reason=SUBSCRIPTIONS or "")
 def test_follow_three_cities_hit_the_quota_unfollow_and_take_a_suggestion(
     stack: Stack, browser: Any
 ) -> None:
@@ -422,7 +391,6 @@ def test_follow_three_cities_hit_the_quota_unfollow_and_take_a_suggestion(
     me.close()
 
 
-@pytest.mark.skipif(bool(LIVE), reason=LIVE or "")
 def test_cards_change_live_when_the_weather_is_refreshed_even_after_a_drop(
     stack: Stack, browser: Any
 ) -> None:
@@ -471,7 +439,6 @@ def test_cards_change_live_when_the_weather_is_refreshed_even_after_a_drop(
     me.close()
 
 
-@pytest.mark.skipif(bool(SUBSCRIPTIONS), reason=SUBSCRIPTIONS or "")
 def test_a_second_person_sees_only_their_own_cities(stack: Stack, browser: Any) -> None:
     first = stack.screen(browser, "first").open()
     first.log_in(stack.user("first"))
