@@ -1,6 +1,6 @@
 // Admins: every user, newest first, with a plan switch.
 import { api, query } from "./api.js";
-import { $, announce, el, formatTime } from "./ui.js";
+import { $, announce, el, formatDate } from "./ui.js";
 
 let cursor = null;
 
@@ -23,9 +23,9 @@ function userRow(user) {
     }
   });
   return el("tr", { dataset: { userId: user.id } },
-    el("th", { scope: "row", text: user.email }),
-    el("td", { text: user.email_verified ? "yes" : "no" }),
-    el("td", { text: formatTime(user.created_at) }),
+    el("th", { scope: "row" },
+      el("span", { class: "user-email", text: user.email }),
+      el("span", { class: "user-meta", text: `${user.email_verified ? "verified" : "not verified"} · since ${formatDate(user.created_at)}` })),
     el("td", {}, select));
 }
 

@@ -86,6 +86,11 @@ export function formatTime(iso) {
   return date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 }
 
+export function formatDate(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? String(iso ?? "—") : date.toLocaleDateString(undefined, { dateStyle: "medium" });
+}
+
 export function busy(form, on) {
   for (const button of $$("button", form)) button.disabled = on;
   form.setAttribute("aria-busy", on ? "true" : "false");
