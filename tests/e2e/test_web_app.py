@@ -64,8 +64,8 @@ class Stack:
     def allowed_hosts(self) -> set[str]:
         return {urlsplit(self.host.url).netloc, urlsplit(self.wps.endpoint).netloc}
 
-    def screen(self, browser: Any, name: str) -> Screen:
-        return Screen(browser, self.url, set(self.allowed_hosts), name=name)
+    def screen(self, browser: Any, name: str, **options: Any) -> Screen:
+        return Screen(browser, self.url, set(self.allowed_hosts), name=name, **options)
 
     def user(self, prefix: str = "user") -> str:
         return verified_user(self.url, self.outbox, f"{prefix}-{uuid.uuid4().hex[:8]}@example.com")
@@ -437,6 +437,25 @@ def test_cards_change_live_when_the_weather_is_refreshed_even_after_a_drop(
     wait_for(lambda: berlin.inner_text() != before, timeout=60)
     assert card(me, "Paris").count() == 0
     me.close()
+
+
+def test_dark_mode_and_a_wide_screen_pass_the_same_checks(stack: Stack, browser: Any) -> None:
+    address = stack.user("dark")
+    for name, options in (
+        ("dark", {"color_scheme": "dark"}),
+        ("desktop", {"viewport": {"width": 1280, "height": 800}}),
+    ):
+        me = stack.screen(browser, name, **options).open()
+        me.check_screen("log-in")
+        me.log_in(address)
+        if card(me, "Paris").count() == 0:
+            follow(me, "Paris", "FR")
+        card(me, "Paris").wait_for()
+        me.check_screen("weather")
+        me.tab("Jobs")
+        me.page.locator("#summary dd").first.wait_for()
+        me.check_screen("jobs")
+        me.close()
 
 
 def test_a_second_person_sees_only_their_own_cities(stack: Stack, browser: Any) -> None:

@@ -93,13 +93,16 @@ class Screen:
     allowed_hosts: set[str]
     name: str = "user"
     viewport: dict[str, int] = field(default_factory=lambda: dict(PHONE))
+    color_scheme: str = "light"
     requests: list[tuple[str, str]] = field(default_factory=list)
     finished: list[tuple[str, str]] = field(default_factory=list)
     sockets: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.context = self.browser.new_context(viewport=self.viewport, locale="en-GB")
+        self.context = self.browser.new_context(
+            viewport=self.viewport, locale="en-GB", color_scheme=self.color_scheme
+        )
         self.page = self.context.new_page()
         self.page.on("request", lambda r: self.requests.append((r.method, r.url)))
         self.page.on("requestfinished", lambda r: self.finished.append((r.method, r.url)))
