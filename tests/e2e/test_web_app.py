@@ -306,9 +306,9 @@ def test_post_a_job_take_it_from_a_second_window_and_read_the_result(
 
     # The owner sees the bid arrive and its sentiment scored, without reloading.
     bid = row.locator(".bid")
-    bid.wait_for(timeout=30_000)
+    bid.wait_for(timeout=60_000)
     sentiment = bid.locator('[data-field="sentiment"]')
-    wait_for(lambda: "scored" not in sentiment.inner_text(), timeout=30)
+    wait_for(lambda: "scored" not in sentiment.inner_text(), timeout=60)
     assert sentiment.inner_text().split()[0] in {"positive", "neutral", "negative", "mixed"}
     owner.check_screen("bids")
     bid.get_by_role("button", name="Accept this bid").click()
@@ -317,7 +317,7 @@ def test_post_a_job_take_it_from_a_second_window_and_read_the_result(
 
     # The bidder's page hears of the assignment: the job moves to "Assigned to me".
     assigned = job_row(bidder, "assigned-jobs", "Read the reviews")
-    assigned.wait_for(timeout=30_000)
+    assigned.wait_for(timeout=60_000)
     wait_for(lambda: job_row(bidder, "open-jobs", "Read the reviews").count() == 0)
 
     # Run it now; the owner's row and the bidder's assigned list follow live.

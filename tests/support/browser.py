@@ -139,7 +139,7 @@ class Screen:
     def tab(self, name: str) -> None:
         self.page.locator("#tabs").get_by_role("button", name=name).click()
 
-    def wait_live(self, timeout: float = 30) -> None:
+    def wait_live(self, timeout: float = 60) -> None:
         self.page.wait_for_selector('#live-status[data-state="live"]', timeout=timeout * 1000)
 
     def wait_text(self, selector: str, text: str, timeout: float = 30) -> None:
