@@ -46,8 +46,13 @@ one client address, which the limits exist to stop.
   one user (``--list-sizes``), beside one point read, and the time and storage calls of
   each write of one job (bench/joblists.py).
 
+- web (``--only web``): the web app in Debian's Chromium: bytes transferred for a first
+  visit (compressed), and the time from the click on "Log in" to the first weather card
+  with data, beside the same page's fetch of a bare static file from the same host
+  (bench/web.py).
+
 ``--only SECTION`` (repeatable) runs some sections alone: imports, health, weather,
-upstream, jobs, point, load, login, realtime, refresh, joblists, firstrequest
+upstream, jobs, point, load, login, realtime, refresh, joblists, firstrequest, web
 (``python -m bench --only load --duration 15``).
 
 Everything runs on loopback against an in-memory Azurite started here and stopped after.
@@ -631,7 +636,7 @@ def bench_refresh(azurite: Azurite, values: dict[str, str], count: int = 1000) -
 
 SECTIONS = (
     "imports", "firstrequest", "health", "weather", "upstream", "jobs", "point", "load",
-    "login", "realtime", "refresh", "joblists",
+    "login", "realtime", "refresh", "joblists", "web",
 )  # fmt: skip
 
 
@@ -730,6 +735,10 @@ def main(argv: list[str] | None = None) -> int:
 
             sizes = tuple(int(n) for n in args.list_sizes.split(","))
             results["joblists"] = bench_joblists(values, sizes, 30)
+        if "web" in run:
+            from bench.web import bench_web
+
+            results["web"] = bench_web(values)
 
         if "point" in run:
             table = TableClient.from_connection_string(azurite.connection_string, "benchpoint")

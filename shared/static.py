@@ -1,4 +1,4 @@
-"""Static files served by the app itself (Swagger UI, the dashboard page): no CDN.
+"""Static files served by the app itself (Swagger UI, the web app): no CDN.
 
 Files are read once per process and kept with their gzip form and an ETag; a request
 with a matching ``If-None-Match`` gets 304, one that accepts gzip gets the smaller body.
@@ -41,6 +41,14 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
     "script-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'"
 )
+# The web app has no inline script or style at all. Its WebSocket goes to Web PubSub (another
+# host, known only at run time from the negotiate answer), hence ws:/wss: in connect-src.
+STRICT_CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' ws: wss:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+# A versioned URL (its path names the content hash) never changes: cache it for a year.
+IMMUTABLE = 365 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -59,11 +67,15 @@ def load(folder: Path, relative: str) -> StaticFile:
     path = (folder / relative).resolve()
     if folder.resolve() not in path.parents or not path.is_file():
         raise NotFound("No such file")
-    body = path.read_bytes()
     suffix = path.suffix.lower()
     content_type = (
         _TYPES.get(suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     )
+    return from_bytes(path.read_bytes(), content_type)
+
+
+def from_bytes(body: bytes, content_type: str) -> StaticFile:
+    """A file made in memory (a page with its asset version filled in), gzip and ETag ready."""
     compressible = content_type in _TEXT and len(body) > 1024
     return StaticFile(
         body=body,
@@ -73,16 +85,23 @@ def load(folder: Path, relative: str) -> StaticFile:
     )
 
 
-def respond(req: func.HttpRequest, file: StaticFile, max_age: int = 3600) -> func.HttpResponse:
+def respond(
+    req: func.HttpRequest,
+    file: StaticFile,
+    max_age: int = 3600,
+    csp: str = CONTENT_SECURITY_POLICY,
+) -> func.HttpResponse:
     headers = {
         "ETag": file.etag,
-        "Cache-Control": f"public, max-age={max_age}",
+        "Cache-Control": f"public, max-age={max_age}"
+        + (", immutable" if max_age >= IMMUTABLE else ""),
         "X-Content-Type-Options": "nosniff",
         "Vary": "Accept-Encoding",
     }
     if file.content_type == "text/html":
-        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        headers["Content-Security-Policy"] = csp
         headers["Cache-Control"] = "no-cache"
+        headers["Referrer-Policy"] = "no-referrer"
     if req.headers.get("if-none-match") == file.etag:
         return func.HttpResponse(status_code=304, headers=headers)
     body = file.body

@@ -33,8 +33,9 @@ ROUTES: list[tuple[str, str, str | None]] = [
     ("GET", "/api/docs", "api_docs"),
     ("GET", "/api/docs/swagger-ui.css", "api_docs_asset"),
     ("GET", "/api/docs/init.js", "api_docs_asset"),
-    ("GET", "/api/app", None),  # the web app: not in this app yet
-    ("GET", "/api/app/js/main.js", None),
+    ("GET", "/api/app", "web_app"),
+    ("GET", "/api/app/app.js", "web_app_asset"),
+    ("GET", "/api/app/v/0123456789abcdef/vendor/web-pubsub-client/x.js", "web_app_asset"),
     ("POST", "/admin/functions/process_job", None),  # the host's admin API, not a route
     # Accounts
     ("POST", "/api/register", "register"),
@@ -93,6 +94,10 @@ ROUTES: list[tuple[str, str, str | None]] = [
     ("GET", "/api/subscriptions/2950159", None),
     ("DELETE", "/api/subscriptions/Berlin", None),
     ("DELETE", "/api/subscriptions/ow:48.85,2.35", None),
+    ("POST", "/api/app", None),
+    ("DELETE", "/api/app/app.js", None),
+    ("GET", "/api/apps", None),  # the catch-all takes only what is under app/
+    ("GET", "/api/application", None),
 ]
 
 
