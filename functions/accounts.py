@@ -12,8 +12,8 @@ from shared import http, telemetry
 from shared.container import container
 from shared.domain.text import Cursor
 from shared.models import BaseModel
+from shared.queues import OTP_QUEUE
 from shared.routes import USER_ID
-from shared.services.accounts import OTP_QUEUE
 
 bp = func.Blueprint()
 

@@ -23,8 +23,8 @@ from shared.container import container
 from shared.domain.currencies import ISO_4217
 from shared.domain.text import Cursor, Line, Text
 from shared.models import BaseModel
+from shared.queues import JOBS_QUEUE, SENTIMENT_QUEUE
 from shared.routes import BID_ID, JOB_ID
-from shared.services import jobs
 from shared.services.job_kinds import KINDS
 
 bp = func.Blueprint()
@@ -385,12 +385,14 @@ def job_result(req: func.HttpRequest) -> func.HttpResponse:
                       "accept_bid": {"job_id": "$response.body#/job_id",
                                      "bid_id": "$response.body#/id"}})  # fmt: skip
 def place_bid(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services.jobs import BidInput  # the service module only when a bid comes
+
     user = http.authenticate(req)
     body = http.parse_body(req, BidIn)
     container().limits.bid_creation(user.user_id)
     bid = container().job_service.place_bid(
         user, req.route_params["job_id"],
-        jobs.BidInput(body.comment, body.proposed_deadline, body.fee.amount, body.fee.currency),
+        BidInput(body.comment, body.proposed_deadline, body.fee.amount, body.fee.currency),
     )  # fmt: skip
     return http.created(bid.to_public())
 
@@ -420,7 +422,7 @@ def accept_bid(req: func.HttpRequest) -> func.HttpResponse:
     return http.ok(job.to_public())
 
 
-@bp.queue_trigger(arg_name="msg", queue_name=jobs.JOBS_QUEUE, connection="AzureWebJobsStorage")
+@bp.queue_trigger(arg_name="msg", queue_name=JOBS_QUEUE, connection="AzureWebJobsStorage")
 @telemetry.traced("queue")
 def process_job(msg: func.QueueMessage) -> None:
     """Run a job whose time has come; safe against duplicates and races."""
@@ -438,7 +440,7 @@ def enqueue_due_jobs(timer: func.TimerRequest) -> None:
     service.score_pending_sentiment(everything=True)
 
 
-@bp.queue_trigger(arg_name="msg", queue_name=jobs.SENTIMENT_QUEUE,
+@bp.queue_trigger(arg_name="msg", queue_name=SENTIMENT_QUEUE,
                   connection="AzureWebJobsStorage")  # fmt: skip
 @telemetry.traced("queue")
 def score_bid_sentiment(msg: func.QueueMessage) -> None:

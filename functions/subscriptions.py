@@ -13,8 +13,8 @@ from shared import http, telemetry
 from shared.container import container
 from shared.domain.text import PlaceName
 from shared.models import BaseModel
+from shared.queues import REFRESH_QUEUE
 from shared.routes import CITY_ID
-from shared.services.refresh import REFRESH_QUEUE
 
 bp = func.Blueprint()
 
