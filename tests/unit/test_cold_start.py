@@ -154,3 +154,22 @@ def test_the_function_metadata_is_unchanged_by_what_is_deferred() -> None:
     current = json.loads(_run("from tests.support.function_metadata import metadata\n"
                               "import json; print(json.dumps(metadata()))"))  # fmt: skip
     assert current == json.loads(SNAPSHOT.read_text(encoding="utf-8"))
+
+
+def test_model_references_resolve_in_each_form() -> None:
+    # In this process (pydantic is loaded by the test suite anyway).
+    import pytest
+
+    from functions.models.jobs import JobIn, JobOut
+    from shared import http
+
+    assert http.resolve_model("jobs:JobIn") is JobIn
+    assert http.resolve_model("functions.models.jobs:JobIn") is JobIn
+    assert http.resolve_model("list[jobs:JobOut]") == list[JobOut]
+    assert http.resolve_model(JobIn) is JobIn
+    assert http.resolve_model(None) is None
+    assert http.lazy_models("functions.models.jobs").JobOut is JobOut
+    with pytest.raises(ValueError, match="module:Name"):
+        http.resolve_model("JobIn")
+    with pytest.raises(AttributeError):
+        http.resolve_model("jobs:NoSuchModel")
