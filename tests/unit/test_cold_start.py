@@ -92,8 +92,8 @@ def test_importing_the_app_imports_no_pydantic_and_no_model() -> None:
     assert loaded == []
 
 
-def test_a_request_imports_the_models_of_its_area_only() -> None:
-    # The health check's one model, and nothing of the other areas.
+def test_reading_an_area_model_imports_that_area_only() -> None:
+    # What a handler does with `models.X`: one area's module (and pydantic), no other area.
     code = (
         "import azure.functions as func, function_app\n"
         "from functions import ops\n"
