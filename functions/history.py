@@ -2,45 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from typing import TYPE_CHECKING
 
 import azure.functions as func
-from pydantic import ConfigDict, Field
 
 from shared import http
 from shared.container import container
-from shared.domain.text import Cursor
-from shared.models import BaseModel
+
+if TYPE_CHECKING:
+    from functions.models import history as models
+else:
+    models = http.lazy_models("functions.models.history")
 
 bp = func.Blueprint()
 TAGS = ("history",)
 
 
-class HistoryQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    limit: int = Field(20, ge=1, le=100)
-    cursor: Cursor | None = Field(None, description="a next_cursor from the page before")
-
-
-class HistoryEntry(BaseModel):
-    id: str
-    city_name: str
-    country: str
-    city_id: str
-    timestamp: datetime
-
-
-class HistoryPage(BaseModel):
-    items: list[HistoryEntry]
-    next_cursor: str | None
-
-
 @bp.route(route="history", methods=["GET"])
-@http.endpoint("The caller's searches, newest first", query=HistoryQuery,
-               response=HistoryPage, auth=True, tags=TAGS)  # fmt: skip
+@http.endpoint("The caller's searches, newest first", query="history:HistoryQuery",
+               response="history:HistoryPage", auth=True, tags=TAGS)  # fmt: skip
 def list_history(req: func.HttpRequest) -> func.HttpResponse:
     user = http.authenticate(req)
-    query = http.parse_query(req, HistoryQuery)
+    query = http.parse_query(req, models.HistoryQuery)
     items, cursor = container().history.page(user.user_id, query.limit, query.cursor)
     return http.ok({"items": items, "next_cursor": cursor})
 

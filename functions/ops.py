@@ -5,30 +5,27 @@ from __future__ import annotations
 import importlib
 import json
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
 
 from shared import http, static
 from shared.container import container
-from shared.models import BaseModel
 from shared.services import health
+
+if TYPE_CHECKING:
+    from functions.models import ops as models
+else:
+    models = http.lazy_models("functions.models.ops")
 
 bp = func.Blueprint()
 
 SWAGGER_DIR = static.WEB / "vendor" / "swagger-ui"
 
 
-class HealthOut(BaseModel):
-    status: str
-    checks: dict[str, str]
-    version: str
-    latency_ms: dict[str, float]
-
-
 @bp.route(route="health", methods=["GET"])
-@http.endpoint("Health of the app and its storage dependencies", response=HealthOut,
-               tags=("operations",), alternatives={503: HealthOut})  # fmt: skip
+@http.endpoint("Health of the app and its storage dependencies", response="ops:HealthOut",
+               tags=("operations",), alternatives={503: "ops:HealthOut"})  # fmt: skip
 def health_check(req: func.HttpRequest) -> func.HttpResponse:
     report = health.check(container().storage_probes())
     return http.json_response(

@@ -12,16 +12,19 @@ Only the per-client abuse limit answers 429 problem+json (API.md, Conventions).
 from __future__ import annotations
 
 from http.cookies import CookieError, SimpleCookie
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 import azure.functions as func
-from pydantic import ConfigDict, Field
 
-from functions.accounts import TokenOut
 from shared import http, telemetry
 from shared.container import container
 from shared.domain.social import SignInFailed
-from shared.models import BaseModel
+
+if TYPE_CHECKING:
+    from functions.models import social as models
+else:
+    models = http.lazy_models("functions.models.social")
 
 bp = func.Blueprint()
 
@@ -33,20 +36,6 @@ COOKIE_MAX_AGE = 600  # the pending sign-in's lifetime
 
 _NAME = r"[a-z0-9][a-z0-9-]{{0,31}}"  # shared/settings.OAuthProvider.name
 PROVIDER = "{provider:regex(^" + _NAME + r"(?![\s\S]))}"
-
-
-class LoginCodeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    login_code: str = Field(min_length=1, max_length=128)
-
-
-class ProviderOut(BaseModel):
-    name: str
-    display_name: str
-
-
-class ProvidersOut(BaseModel):
-    items: list[ProviderOut]
 
 
 def _redirect(location: str, cookie: str | None = None) -> func.HttpResponse:
@@ -94,7 +83,11 @@ def _callback_uri(req: func.HttpRequest, provider: str) -> str:
 
 
 @bp.route(route="auth/providers", methods=["GET"])
-@http.endpoint("The social sign-in providers configured", response=ProvidersOut, tags=TAGS)
+@http.endpoint(
+    "The social sign-in providers configured",
+    response="social:ProvidersOut",
+    tags=TAGS,
+)
 def auth_providers(req: func.HttpRequest) -> func.HttpResponse:
     return http.ok({"items": container().social.list_providers()})
 
@@ -129,9 +122,10 @@ def social_callback(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="auth/token", methods=["POST"])
 @http.endpoint("Exchange a one-time login code (60 s, single use) for a bearer token",
-               body=LoginCodeIn, response=TokenOut, tags=TAGS, errors=(400,))  # fmt: skip
+               body="social:LoginCodeIn", response="accounts:TokenOut", tags=TAGS,
+               errors=(400,))  # fmt: skip
 def social_token(req: func.HttpRequest) -> func.HttpResponse:
-    body = http.parse_body(req, LoginCodeIn)
+    body = http.parse_body(req, models.LoginCodeIn)
     token = container().social.exchange(body.login_code)
     return http.ok(
         {"access_token": token.access_token, "token_type": "Bearer",

@@ -3,58 +3,40 @@ them current (a timer, and the queue of what a run had to leave for later)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from typing import TYPE_CHECKING
 
 import azure.functions as func
-from pydantic import ConfigDict, Field
 
-from functions.weather import CityOut, WeatherOut
 from shared import http, telemetry
 from shared.container import container
-from shared.domain.text import PlaceName
-from shared.models import BaseModel
+from shared.queues import REFRESH_QUEUE
 from shared.routes import CITY_ID
-from shared.services.refresh import REFRESH_QUEUE
+
+if TYPE_CHECKING:
+    from functions.models import subscriptions as models
+else:
+    models = http.lazy_models("functions.models.subscriptions")
 
 bp = func.Blueprint()
 
 TAGS = ("subscriptions",)
 
 
-class SubscribeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    city: PlaceName = Field(min_length=1, max_length=100, description="`Paris` or `Paris,FR`")
-    country: str | None = Field(None, pattern=r"^[A-Za-z]{2}$", description="ISO 3166 alpha-2")
-
-
-class SubscriptionOut(BaseModel):
-    city: CityOut
-    weather: WeatherOut | None
-    subscribed_at: datetime
-
-
-class SubscriptionList(BaseModel):
-    items: list[SubscriptionOut]
-    plan: str
-    limit: int
-    used: int
-
-
 @bp.route(route="subscriptions", methods=["GET"])
 @http.endpoint("The caller's cities with their latest known weather, and the plan's quota",
-               response=SubscriptionList, auth=True, tags=TAGS)  # fmt: skip
+               response="subscriptions:SubscriptionList", auth=True, tags=TAGS)  # fmt: skip
 def list_subscriptions(req: func.HttpRequest) -> func.HttpResponse:
     user = http.authenticate(req)
     return http.ok(container().subscriptions.list_for(user))
 
 
 @bp.route(route="subscriptions", methods=["POST"])
-@http.endpoint("Follow a city (within the plan's quota)", body=SubscribeIn,
-               response=SubscriptionOut, status=201, auth=True, tags=TAGS,
+@http.endpoint("Follow a city (within the plan's quota)", body="subscriptions:SubscribeIn",
+               response="subscriptions:SubscriptionOut", status=201, auth=True, tags=TAGS,
                errors=(403, 404, 409))  # fmt: skip
 def subscribe(req: func.HttpRequest) -> func.HttpResponse:
     user = http.authenticate(req)
-    body = http.parse_body(req, SubscribeIn)
+    body = http.parse_body(req, models.SubscribeIn)
     created = container().subscriptions.subscribe(user, body.city, body.country)
     return http.created(created, location=f"/api/subscriptions/{created['city']['id']}")
 

@@ -13,25 +13,35 @@ A function body reads like a sentence::
 log lines, turns domain exceptions into RFC 9457 problem+json in this one place, answers
 500 without internals for anything unexpected, and records the route's models so that
 ``/api/openapi.json`` documents it.
+
+Models are named by reference, so that importing the app imports no pydantic (a cold start
+pays for the models of the one invocation it serves, not for every model of the API): an
+area's models live in ``functions/models/<area>.py``; the area module binds
+``models = http.lazy_models("functions.models.<area>")`` (imported on first attribute
+access), uses ``models.JobIn`` in function bodies, and names models in ``endpoint`` as
+``"jobs:JobIn"`` or ``"list[jobs:JobOut]"`` (short for ``functions.models.jobs:JobIn``),
+resolved when the OpenAPI document is built (a full ``"package.module:Name"`` or a class
+itself works too).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import inspect
 import json
 import math
 import re
+import sys
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import azure.functions as func
-from pydantic import BaseModel, ValidationError
 
 from shared import telemetry
 from shared.auth import Principal
@@ -46,15 +56,17 @@ from shared.domain.errors import (
     UpstreamUnavailable,
     ValidationFailed,
 )
-from shared.domain.text import error_message
 from shared.logging import function_name_var, get_logger, request_id_var, user_id_var
 
 MAX_BODY_BYTES = 64 * 1024
 PROBLEM_JSON = "application/problem+json"
 JSON = "application/json"
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
+
 log = get_logger("app.http")
-ModelT = TypeVar("ModelT", bound=BaseModel)
+ModelT = TypeVar("ModelT", bound="BaseModel")
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -65,9 +77,9 @@ _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 @dataclass(frozen=True)
 class EndpointDoc:
     summary: str
-    body: type[BaseModel] | None = None
-    query: type[BaseModel] | None = None
-    response: Any = None  # a pydantic model, list[Model], or None for no body
+    body: ModelRef | None = None
+    query: ModelRef | None = None
+    response: Any = None  # a model reference, list[Model], or None for no body
     status: int = 200
     auth: bool = False  # True: bearer required; "optional" handled by optional_auth
     optional_auth: bool = False
@@ -82,6 +94,61 @@ class EndpointDoc:
     links: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     storage: bool = True  # reads or writes Storage, so may answer 503 when it is unreachable
 
+    def resolved(self) -> EndpointDoc:
+        """This doc with its model references imported (the OpenAPI generator reads these)."""
+        return dataclasses.replace(
+            self,
+            body=resolve_model(self.body),
+            query=resolve_model(self.query),
+            response=resolve_model(self.response),
+            alternatives={s: resolve_model(m) for s, m in self.alternatives.items()},
+        )
+
+
+# A model named by reference: "package.module:Name", "list[package.module:Name]", "area:Name"
+# (a module of MODELS_PACKAGE), or the class (or list[class]) itself.
+ModelRef = Any
+MODELS_PACKAGE = "functions.models"
+
+
+def resolve_model(ref: ModelRef) -> Any:
+    """The model class (or ``list[Model]``) a reference names; None stays None."""
+    if not isinstance(ref, str):
+        return ref
+    many = ref.startswith("list[") and ref.endswith("]")
+    path = ref[len("list[") : -1] if many else ref
+    module_name, sep, name = path.partition(":")
+    if not sep or not module_name or not name:
+        raise ValueError(f"not a model reference (module:Name): {ref!r}")
+    if "." not in module_name:  # "jobs:JobIn" is short for "functions.models.jobs:JobIn"
+        module_name = f"{MODELS_PACKAGE}.{module_name}"
+    model = getattr(importlib.import_module(module_name), name)
+    return list[model] if many else model  # type: ignore[valid-type]
+
+
+class LazyModels:
+    """A module of models imported on first attribute access (``models.JobIn``)."""
+
+    def __init__(self, module_name: str) -> None:
+        self._module_name = module_name
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(importlib.import_module(self._module_name), name)
+
+    def __repr__(self) -> str:
+        return f"LazyModels({self._module_name!r})"
+
+
+def lazy_models(module_name: str) -> Any:
+    """``module_name``, imported when a function first reads one of its names.
+
+    Type checkers should see the module itself: ``if TYPE_CHECKING: from functions.models
+    import jobs as models`` / ``else: models = http.lazy_models("functions.models.jobs")``.
+    """
+    return LazyModels(module_name)
+
 
 ENDPOINT_DOCS: dict[str, EndpointDoc] = {}
 
@@ -92,9 +159,9 @@ ENDPOINT_DOCS: dict[str, EndpointDoc] = {}
 def endpoint(
     summary: str,
     *,
-    body: type[BaseModel] | None = None,
-    query: type[BaseModel] | None = None,
-    response: Any = None,
+    body: ModelRef | None = None,
+    query: ModelRef | None = None,
+    response: ModelRef | None = None,
     status: int = 200,
     auth: bool = False,
     optional_auth: bool = False,
@@ -257,6 +324,8 @@ def problem_response(error: AppError) -> func.HttpResponse:
 
 
 def _field_errors(exc: ValidationError) -> list[FieldError]:
+    from shared.domain.text import error_message  # imports pydantic: only with an error
+
     errors = []
     for err in exc.errors(include_url=False):
         loc = ".".join(str(part) for part in err.get("loc", ())) or "body"
@@ -403,6 +472,8 @@ def parse_body(req: func.HttpRequest, model: type[ModelT]) -> ModelT:
             "The body must be a JSON object",
             errors=[FieldError(field="body", message="must be a JSON object")],
         )
+    from pydantic import ValidationError
+
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -428,6 +499,8 @@ def parse_query(req: func.HttpRequest, model: type[ModelT]) -> ModelT:
     ]
     if errors:
         raise ValidationFailed("The query string is not valid", errors=errors)
+    from pydantic import ValidationError
+
     try:
         return model.model_validate(params)
     except ValidationError as exc:
@@ -478,9 +551,15 @@ def optional_principal(req: func.HttpRequest) -> Principal | None:
 # -- responses ---------------------------------------------------------------------------
 
 
+def _is_model(value: Any) -> bool:
+    # Only a process that has imported pydantic can hold a model: no import here.
+    pydantic = sys.modules.get("pydantic")
+    return pydantic is not None and isinstance(value, pydantic.BaseModel)
+
+
 def to_jsonable(value: Any) -> Any:
     """Models, dataclass-like values and datetimes as JSON values (times in UTC with Z)."""
-    if isinstance(value, BaseModel):
+    if _is_model(value):
         return value.model_dump(mode="json", by_alias=True)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}

@@ -363,6 +363,7 @@ def build_document(
     background_functions: Sequence[str] = (),
 ) -> dict[str, Any]:
     routes = sorted(routes, key=lambda r: (r.route, r.function))
+    docs = {name: doc.resolved() for name, doc in docs.items()}  # model references imported
     models: set[type[BaseModel]] = set()
     for route in routes:
         doc = docs.get(route.function)

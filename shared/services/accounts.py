@@ -58,9 +58,9 @@ from shared.ports import (
     UserRepository,
     Versioned,
 )
+from shared.queues import OTP_QUEUE as OTP_QUEUE  # re-exported
 from shared.services.limits import LOGIN_FAILURES_PER_ACCOUNT, AbuseLimits
 
-OTP_QUEUE = "otp-email"
 _RETRIES = 5
 REPLACE_AFTER = timedelta(seconds=2)
 

@@ -90,11 +90,11 @@ from shared.ports import (
     RealtimePublisher,
     Versioned,
 )
+from shared.queues import JOBS_QUEUE as JOBS_QUEUE  # re-exported
+from shared.queues import SENTIMENT_QUEUE as SENTIMENT_QUEUE
 from shared.services.job_events import bid_updated, job_updated
 from shared.services.job_kinds import KindFailed, KindPorts, run_kind, validate_params
 
-JOBS_QUEUE = "jobs"
-SENTIMENT_QUEUE = "bid-sentiment"
 # A scoring run waits this long for a batch to fill before it scores a part of one.
 SENTIMENT_BATCH_WAIT = timedelta(seconds=2)
 SENTIMENT_CLAIM = timedelta(seconds=60)  # a run that dies frees its comments after this

@@ -38,6 +38,7 @@ from shared.domain.errors import UpstreamRateLimited, UpstreamUnavailable
 from shared.domain.subscriptions import SubscribedCity, city_group, fingerprint
 from shared.domain.weather import CachedObservation
 from shared.logging import get_logger
+from shared.queues import REFRESH_QUEUE as REFRESH_QUEUE  # re-exported
 from shared.services.weather import render
 
 if TYPE_CHECKING:
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
 
 log = get_logger("app.refresh")
 
-REFRESH_QUEUE = "weather-refresh"
 UNITS: Units = "metric"
 MAX_VISIBILITY_SECONDS = 7 * 24 * 3600 - 60
 MAX_IDS_PER_MESSAGE = 1500  # ~30 KB of JSON, under the 64 KB of a queue message in base64
