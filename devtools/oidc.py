@@ -13,13 +13,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import subprocess
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devtools.azurite import free_port
+from devtools.azurite import free_port, stop_process_group
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "devtools" / "oidc_provider.mjs"
@@ -79,17 +78,7 @@ class LocalOidcProvider:
 
     def stop(self, timeout: float = 10.0) -> None:
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=timeout)
+        stop_process_group(proc, timeout)
 
     def __enter__(self) -> LocalOidcProvider:
         return self.start()

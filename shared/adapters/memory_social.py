@@ -4,26 +4,39 @@ shared/adapters/table_social.py, checked by tests/integration/test_social_reposi
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime
+from typing import Generic, Protocol, TypeVar
 
 from shared.domain.errors import ConcurrencyConflict
 from shared.domain.social import LoginGrant, PendingSignIn
 
 
-class MemoryPendingSignIns:
-    def __init__(self) -> None:
+class _Expiring(Protocol):
+    @property
+    def expires_at(self) -> datetime: ...
+
+
+R = TypeVar("R", bound=_Expiring)
+
+
+class _SingleUseRows(Generic[R]):
+    """Rows added once under a key, taken at most once, purged when expired."""
+
+    def __init__(self, key: Callable[[R], str], what: str) -> None:
         self._lock = threading.Lock()
-        self.rows: dict[str, PendingSignIn] = {}
+        self._key, self._what = key, what
+        self.rows: dict[str, R] = {}
 
-    def add(self, pending: PendingSignIn) -> None:
+    def add(self, row: R) -> None:
         with self._lock:
-            if pending.state in self.rows:
-                raise ConcurrencyConflict("state exists")
-            self.rows[pending.state] = pending
+            if self._key(row) in self.rows:
+                raise ConcurrencyConflict(f"{self._what} exists")
+            self.rows[self._key(row)] = row
 
-    def take(self, state: str) -> PendingSignIn | None:
+    def take(self, key: str) -> R | None:
         with self._lock:
-            return self.rows.pop(state, None)
+            return self.rows.pop(key, None)
 
     def purge_expired(self, now: datetime) -> int:
         with self._lock:
@@ -33,24 +46,11 @@ class MemoryPendingSignIns:
             return len(expired)
 
 
-class MemoryLoginCodes:
+class MemoryPendingSignIns(_SingleUseRows[PendingSignIn]):
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.rows: dict[str, LoginGrant] = {}
+        super().__init__(lambda pending: pending.state, "state")
 
-    def add(self, grant: LoginGrant) -> None:
-        with self._lock:
-            if grant.code_hash in self.rows:
-                raise ConcurrencyConflict("code exists")
-            self.rows[grant.code_hash] = grant
 
-    def take(self, code_hash: str) -> LoginGrant | None:
-        with self._lock:
-            return self.rows.pop(code_hash, None)
-
-    def purge_expired(self, now: datetime) -> int:
-        with self._lock:
-            expired = [k for k, v in self.rows.items() if v.expires_at < now]
-            for key in expired:
-                del self.rows[key]
-            return len(expired)
+class MemoryLoginCodes(_SingleUseRows[LoginGrant]):
+    def __init__(self) -> None:
+        super().__init__(lambda grant: grant.code_hash, "code")

@@ -33,7 +33,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters.table_codec import etag_of, from_iso, guarded, key_range_page, to_iso
+from shared.adapters.table_codec import (
+    etag_of,
+    from_iso,
+    guarded,
+    key_range_page,
+    put_guarded,
+    to_iso,
+)
 from shared.domain.accounts import (
     EmailTaken,
     OtpRecord,
@@ -216,23 +223,10 @@ class TableUserRepository:
         return LoginLookup(found, tat, etag)
 
     def save_login_failures(self, email: str, tat: float, etag: str | None) -> None:
-        from azure.core import MatchConditions
-        from azure.data.tables import UpdateMode
-
         if not storable_email(email):
             return
         entity = {"PartitionKey": email_key(email), "RowKey": LOGIN_FAILURES, "tat": float(tat)}
-        if etag is None:
-            guarded(lambda: self._emails.create_entity(entity))
-        else:
-            guarded(
-                lambda: self._emails.update_entity(
-                    entity,
-                    mode=UpdateMode.REPLACE,
-                    etag=etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            )
+        put_guarded(self._emails, entity, etag)
 
     def update(self, user: User, etag: str) -> str:
         from azure.core import MatchConditions
@@ -295,19 +289,4 @@ class TableOtpRepository:
         return Versioned(_otp(entity), etag_of(entity))
 
     def put(self, record: OtpRecord, etag: str | None) -> str:
-        from azure.core import MatchConditions
-        from azure.data.tables import UpdateMode
-
-        entity = _otp_entity(record)
-        if etag is None:
-            metadata = guarded(lambda: self._table.create_entity(entity))
-        else:
-            metadata = guarded(
-                lambda: self._table.update_entity(
-                    entity,
-                    mode=UpdateMode.REPLACE,
-                    etag=etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            )
-        return etag_of(metadata)
+        return put_guarded(self._table, _otp_entity(record), etag)

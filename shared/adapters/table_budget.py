@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters.table_codec import etag_of, guarded
+from shared.adapters.table_codec import etag_of, put_guarded
 from shared.domain.errors import ConcurrencyConflict
 from shared.domain.upstream_budget import BudgetState, block, decide_claim
 from shared.ports import Clock
@@ -84,21 +84,10 @@ class TableRequestBudget:
         return BudgetState(claims, float(entity.get("blocked_until") or 0.0)), etag_of(entity)
 
     def _write(self, key: str, state: BudgetState, etag: str | None) -> None:
-        from azure.core import MatchConditions
-        from azure.data.tables import UpdateMode
-
         entity: dict[str, Any] = {
             "PartitionKey": key,
             "RowKey": ROW,
             "claims": json.dumps(list(state.claims)),
             "blocked_until": float(state.blocked_until),
         }
-        if etag is None:
-            guarded(lambda: self._table.create_entity(entity))
-        else:
-            guarded(
-                lambda: self._table.update_entity(
-                    entity, mode=UpdateMode.REPLACE, etag=etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            )  # fmt: skip
+        put_guarded(self._table, entity, etag)

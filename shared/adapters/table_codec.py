@@ -48,6 +48,24 @@ def guarded(action: Callable[[], T]) -> T:
         raise ConcurrencyConflict(str(exc.reason or exc.__class__.__name__)) from exc
 
 
+def put_guarded(table: Any, entity: dict[str, Any], etag: str | None) -> str:
+    """Insert-if-absent when ``etag`` is None, else replace-if-unchanged; a lost race is a
+    ConcurrencyConflict. The new ETag."""
+    from azure.core import MatchConditions
+    from azure.data.tables import UpdateMode
+
+    if etag is None:
+        metadata = guarded(lambda: table.create_entity(entity))
+    else:
+        metadata = guarded(
+            lambda: table.update_entity(
+                entity, mode=UpdateMode.REPLACE, etag=etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        )  # fmt: skip
+    return etag_of(metadata)
+
+
 def encode_cursor(row_key: str) -> str:
     return base64.urlsafe_b64encode(row_key.encode()).decode().rstrip("=")
 

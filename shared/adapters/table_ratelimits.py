@@ -22,7 +22,7 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters.table_codec import etag_of, guarded
+from shared.adapters.table_codec import etag_of, put_guarded
 from shared.domain.errors import ConcurrencyConflict
 from shared.domain.ratelimits import Rate, decide
 from shared.ports import Clock
@@ -93,22 +93,8 @@ class TableRateLimiter:
         return state
 
     def _write(self, pk: str, tat: float, etag: str | None) -> str:
-        from azure.core import MatchConditions
-        from azure.data.tables import UpdateMode
-
         entity: dict[str, Any] = {"PartitionKey": pk, "RowKey": ROW, "tat": float(tat)}
-        if etag is None:
-            metadata = guarded(lambda: self._table.create_entity(entity))
-        else:
-            metadata = guarded(
-                lambda: self._table.update_entity(
-                    entity,
-                    mode=UpdateMode.REPLACE,
-                    etag=etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            )
-        return etag_of(metadata)
+        return put_guarded(self._table, entity, etag)
 
     # -- what this process remembers -------------------------------------------------------
 
