@@ -382,6 +382,9 @@ def test_a_host_killed_mid_job_is_replaced_and_the_job_completes_once(
     language.slow_down(30)
     job = sentiment_job(owner)
     owner.wait_status(job["id"], "in-progress")
+    # "job started" is logged just after the row that GET reads: wait for the line before
+    # the kill, or a busy machine can kill the host between the two (a run that counts 1).
+    wait_for(lambda: [r for r in handler_runs(first) if r.get("job_id") == job["id"]])
     first.kill()  # SIGKILL mid-job: no cleanup, the message is not deleted
     language.slow_down(0)
     second = local_host_factory(storage=storage, **settings)
