@@ -22,12 +22,21 @@ export function el(tag, props = {}, ...children) {
   return node;
 }
 
-// Screen readers hear this (a polite live region); nothing moves the focus.
+// Screen readers hear this (a polite live region); nothing moves the focus. Messages that
+// arrive within half a second (a refresh updates several cards at once) are read together,
+// so that a later one does not silence an earlier one.
+let pending = [];
+let flush = null;
 export function announce(message) {
+  pending.push(message);
+  if (flush) return;
   const region = $("#announcer");
-  region.textContent = "";
-  // A fresh text node after a tick, so that the same message twice is read twice.
-  setTimeout(() => (region.textContent = message), 50);
+  region.textContent = ""; // a fresh text node after the pause: the same message twice is read twice
+  flush = setTimeout(() => {
+    region.textContent = pending.join(" ");
+    pending = [];
+    flush = null;
+  }, 500);
 }
 
 export function banner(message) {
