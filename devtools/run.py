@@ -149,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"\nStarting the Functions host on {url}\n"
+        f"  web app:   {url}/api/app\n"
         f"  health:    {url}/api/health\n"
         f"  API docs:  {url}/api/docs\n"
         "  e-mails:   .outbox/ (make outbox shows the newest codes)\n"

@@ -9,7 +9,7 @@ checked by the IdentityProvider port, and requires the provider's ``email_verifi
 The account is found by that address, or created verified with no password; a pending
 (unverified) registration of the address is taken over: the provider has just proved
 who owns the mailbox, so the password someone set while registering it is dropped and
-its code dies (README "Registering an address again"). Last, a one-time login code is
+its code dies (docs/api.md, "Registering an address again"). Last, a one-time login code is
 stored (its hash only) for ``exchange`` to turn into the usual bearer token within 60 s.
 
 Nothing is written when a sign-in fails, except that its state is used up.

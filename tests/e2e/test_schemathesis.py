@@ -12,7 +12,7 @@ rules a schema cannot state, and the host's 404 for an undeclared method
 
 The run is seeded and bounded (``MAX_EXAMPLES`` per operation) so it finishes in about a
 minute on two cores; ``st run`` with another ``--seed`` or more examples explores further
-(see the README).
+(see docs/api.md).
 """
 
 from __future__ import annotations

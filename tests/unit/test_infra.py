@@ -618,7 +618,7 @@ def test_cors_origins_and_the_flex_instance_bounds() -> None:
 def test_language_documents_the_responsible_ai_terms() -> None:
     main = MAIN.read_text(encoding="utf-8")
     assert "Responsible AI" in main.split("param enableAzureLanguage bool")[0].rsplit("\n\n", 1)[1]
-    assert "Responsible AI" in (ROOT / "docs" / "ops.md").read_text(encoding="utf-8")
+    assert "Responsible AI" in (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
 
 
 # -- secrets: every secret setting is a Key Vault reference -----------------------------
@@ -761,7 +761,7 @@ def test_the_settings_of_api_md_added_by_this_release_are_in_place() -> None:
 
 # -- two environments -------------------------------------------------------------------
 
-# Knob -> (dev default, prod default), as docs/ops.md "Environments" documents them.
+# Knob -> (dev default, prod default), as docs/deployment.md "Environments" documents them.
 ENVIRONMENT_DEFAULTS = {
     "maximumInstanceCount": ("40", "100"),
     "alwaysReadyHttpInstances": ("0", "2"),
@@ -815,12 +815,12 @@ def test_environment_knobs_fall_back_to_the_environment_default() -> None:
 
 
 def test_ops_doc_describes_both_environments() -> None:
-    ops = (ROOT / "docs" / "ops.md").read_text(encoding="utf-8")
+    ops = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
     assert "## Environments" in ops or "### Environments" in ops
     parameters = json.loads(PARAMETERS.read_text(encoding="utf-8"))["parameters"]
     for name in [*ENVIRONMENT_DEFAULTS, *PROD_ONLY]:
         variable = parameters[name]["value"][2:-1]
-        assert f"`{variable}`" in ops, f"docs/ops.md does not name {variable}"
+        assert f"`{variable}`" in ops, f"docs/deployment.md does not name {variable}"
 
 
 # -- GitHub workflows -------------------------------------------------------------------
@@ -889,7 +889,7 @@ def test_the_azd_env_script_keeps_the_signing_key_and_is_valid_bash() -> None:
 
 
 def test_the_ops_doc_explains_the_federated_credentials() -> None:
-    ops = (ROOT / "docs" / "ops.md").read_text(encoding="utf-8")
+    ops = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
     for fragment in (
         "az ad app create",
         "az ad app federated-credential create",
