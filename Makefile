@@ -8,7 +8,7 @@ STAMP_NODE := node_modules/.installed
 PORT ?= 7071
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-unit test-integration test-e2e bench lint typecheck clean outbox
+.PHONY: install run test test-fast test-unit test-integration test-e2e bench lint typecheck clean outbox
 
 install: $(STAMP_PY) $(STAMP_NODE)
 
@@ -30,6 +30,13 @@ run: install local.settings.json
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The loop while coding (under a minute): unit tests and the contract suites (fakes and
+# adapters on Azurite), no app process, no browser.
+FAST_TESTS := tests/unit $(sort $(wildcard tests/integration/test_*_contract.py))
+
+test-fast: install
+	$(PY) -m pytest -n auto $(FAST_TESTS) $(PYTEST_ARGS)
 
 test-unit: install
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -129,7 +129,15 @@ def resolved(table: RouteTable[str], method: str, path: str) -> str | None:
     return match.route.target if match else None
 
 
-@pytest.mark.parametrize(("method", "path", "function"), ROUTES)
+def _route_id(route: tuple[str, str, str | None]) -> str:
+    # Stable across processes (pytest-xdist workers must collect the same ids): the minted
+    # ids are random, so they are named, not spelled out.
+    method, path, function = route
+    path = path.replace(JOB, "{job}").replace(BID, "{bid}").replace(USER, "{user}")
+    return f"{method}-{path}-{function}"
+
+
+@pytest.mark.parametrize(("method", "path", "function"), ROUTES, ids=[_route_id(r) for r in ROUTES])
 def test_every_api_route_reaches_its_function(method: str, path: str, function: str | None) -> None:
     assert resolved(host_table(), method, path) == function
 
