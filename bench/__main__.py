@@ -222,7 +222,7 @@ def _bare_queue_rate(azurite: Azurite, count: int) -> float:
     """Sequential send, receive and delete cycles per second on one Azurite queue."""
     from azure.storage.queue import QueueClient
 
-    from shared.container import sdk_transport_options
+    from shared.settings import sdk_transport_options
 
     queue = QueueClient.from_connection_string(
         azurite.connection_string, "benchbare", **sdk_transport_options()

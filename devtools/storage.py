@@ -23,7 +23,7 @@ _TIMEOUTS: dict[str, Any] = {"connection_timeout": 5, "read_timeout": 30}
 
 
 def _options() -> dict[str, Any]:
-    from shared.container import sdk_transport_options
+    from shared.settings import sdk_transport_options
 
     return {**_TIMEOUTS, **sdk_transport_options()}
 

@@ -1,15 +1,13 @@
-"""Operations functions (Blueprint): health, the OpenAPI document, Swagger UI."""
+"""Operations functions (Blueprint): health. The OpenAPI document and Swagger UI are in
+functions/openapi.py, which describes every area, this one included."""
 
 from __future__ import annotations
 
-import importlib
-import json
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from shared import http, static
+from shared import http
 from shared.container import container
 from shared.services import health
 
@@ -20,8 +18,6 @@ else:
 
 bp = func.Blueprint()
 
-SWAGGER_DIR = static.WEB / "vendor" / "swagger-ui"
-
 
 @bp.route(route="health", methods=["GET"])
 @http.endpoint("Health of the app and its storage dependencies", response="ops:HealthOut",
@@ -31,47 +27,3 @@ def health_check(req: func.HttpRequest) -> func.HttpResponse:
     return http.json_response(
         report, status=200 if report.healthy else 503, headers={"Cache-Control": "no-store"}
     )
-
-
-@lru_cache(maxsize=1)
-def _openapi_document() -> bytes:
-    from shared.openapi import background_functions_of, build_document, routes_of
-
-    app_module = importlib.import_module("function_app")
-    host_json = static.ROOT / "host.json"
-    prefix = "api"
-    if host_json.is_file():
-        settings: dict[str, Any] = json.loads(host_json.read_text(encoding="utf-8"))
-        prefix = settings.get("extensions", {}).get("http", {}).get("routePrefix", "api")
-    document = build_document(
-        routes_of(app_module.app),
-        http.ENDPOINT_DOCS,
-        prefix,
-        background_functions=background_functions_of(app_module.app),
-    )
-    return json.dumps(document, indent=1).encode("utf-8")
-
-
-@bp.route(route="openapi.json", methods=["GET"])
-@http.endpoint("OpenAPI 3.1 document of every route", tags=("operations",),
-               media_types=(http.JSON,), storage=False)  # fmt: skip
-def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
-    return func.HttpResponse(_openapi_document(), mimetype="application/json", charset="utf-8")
-
-
-@bp.route(route="docs", methods=["GET"])
-@http.endpoint("Swagger UI (HTML)", tags=("operations",), content_type="text/html",
-               storage=False)  # fmt: skip
-def api_docs(req: func.HttpRequest) -> func.HttpResponse:
-    return static.respond(req, static.load(static.WEB, "docs.html"))
-
-
-@bp.route(route="docs/{asset}", methods=["GET"])
-@http.endpoint("Swagger UI assets", tags=("operations",), errors=(404,), storage=False,
-               media_types=("text/javascript", "text/css", "image/png", "text/plain",
-                            "text/markdown"))  # fmt: skip
-def api_docs_asset(req: func.HttpRequest) -> func.HttpResponse:
-    asset = req.route_params["asset"]
-    if asset == "init.js":
-        return static.respond(req, static.load(static.WEB, "docs-init.js"), max_age=300)
-    return static.respond(req, static.load(SWAGGER_DIR, asset), max_age=86400)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.adapters.clock import SystemClock
 from shared.ports import Clock
-from shared.settings import get_settings
+from shared.settings import get_settings, sdk_transport_options
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -54,34 +54,6 @@ CITY_INDEX_PATH = Path(__file__).resolve().parent.parent / "data" / "cities15000
 # Short network timeouts: a request path should fail fast rather than hang on storage.
 _CONNECTION_TIMEOUT = 5
 _READ_TIMEOUT = 20
-
-# What the SDKs' requests transport would otherwise look up again on every call.
-_PROXY_ENV = (
-    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy",
-    "all_proxy", "no_proxy", "NETRC",
-)  # fmt: skip
-_CA_BUNDLE_ENV = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")  # requests' order
-
-
-def sdk_transport_options() -> dict[str, Any]:
-    """Keyword arguments for the storage clients (every request path goes through them).
-
-    With ``use_env_settings`` (the SDK default) requests reads the proxy variables and
-    looks for ``~/.netrc`` on every call: about a fifth of the CPU of a storage call
-    (``make bench``). The environment is read once here instead. When a proxy (or NETRC)
-    is configured the SDK default stands, so the proxy is honoured; otherwise the
-    transport is told not to look, and a CA bundle named by the environment is passed
-    explicitly so that it still applies.
-    """
-    import os
-
-    if any(os.environ.get(name) for name in _PROXY_ENV):
-        return {}
-    options: dict[str, Any] = {"use_env_settings": False}
-    bundle = next((os.environ[name] for name in _CA_BUNDLE_ENV if os.environ.get(name)), None)
-    if bundle:
-        options["connection_verify"] = bundle
-    return options
 
 
 class Container:

@@ -1,6 +1,7 @@
 """Every setting of the public contract, read once per process.
 
-This is the only module that reads the environment. Locally the values come from
+This module, and the pydantic-settings model it loads (``shared.settings_model``, which
+never imports this one), are the only readers of the environment. Locally the values come from
 ``local.settings.json`` "Values" (the local host copies them into the environment, the
 environment winning, as ``func start`` does); in Azure they are app settings, secrets
 arriving through Key Vault references.
@@ -22,9 +23,13 @@ if TYPE_CHECKING:
 APP_NAME = "weather-jobs"
 APP_VERSION = "0.1.0"
 
-DEFAULT_OPEN_METEO_BASE_URL = "https://api.open-meteo.com/v1"
-DEFAULT_OPEN_METEO_GEOCODING_URL = "https://geocoding-api.open-meteo.com/v1"
-DEFAULT_OPENWEATHER_BASE_URL = "https://api.openweathermap.org"
+# The HTTP proxy and CA bundle settings that requests (under the Azure SDK transport) reads
+# from the environment on every call unless told not to: see sdk_transport_options.
+PROXY_SETTINGS = (
+    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy",
+    "all_proxy", "no_proxy", "NETRC",
+)  # fmt: skip
+CA_BUNDLE_SETTINGS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")  # requests' order
 
 __all__ = [
     "APP_NAME",
@@ -34,9 +39,9 @@ __all__ = [
     "UnsafeSettings",
     "check_startup_environment",
     "check_startup_settings",
-    "environment_value",
     "get_settings",
     "reset_settings",
+    "sdk_transport_options",
     "telemetry_connection_string",
     "telemetry_entra_client_id",
 ]
@@ -51,9 +56,23 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def environment_value(name: str, default: str = "") -> str:
-    """One environment variable (for the settings model's per-provider secrets)."""
-    return os.environ.get(name, default)
+def sdk_transport_options() -> dict[str, Any]:
+    """Keyword arguments for the storage clients (every request path goes through them).
+
+    With ``use_env_settings`` (the SDK default) requests reads the proxy variables and
+    looks for ``~/.netrc`` on every call: about a fifth of the CPU of a storage call
+    (``make bench``). The settings are read here, once per client, instead. When a proxy
+    (or NETRC) is configured the SDK default stands, so the proxy is honoured; otherwise
+    the transport is told not to look, and a CA bundle named by REQUESTS_CA_BUNDLE or
+    CURL_CA_BUNDLE is passed explicitly so that it still applies.
+    """
+    if any(os.environ.get(name) for name in PROXY_SETTINGS):
+        return {}
+    options: dict[str, Any] = {"use_env_settings": False}
+    bundle = next((os.environ[n] for n in CA_BUNDLE_SETTINGS if os.environ.get(n)), None)
+    if bundle:
+        options["connection_verify"] = bundle
+    return options
 
 
 def telemetry_connection_string() -> str | None:

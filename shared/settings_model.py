@@ -1,23 +1,23 @@
 """The Settings model (pydantic-settings), imported by ``shared.settings`` on first use.
 
-Kept apart so that importing the app does not import pydantic-settings (cold start);
-everything else, and the only reads of the environment, stay in ``shared.settings``.
+Kept apart so that importing the app does not import pydantic-settings (cold start).
+``shared.settings`` loads this module on first use; this module never imports it (one-way).
+Like ``shared.settings`` it reads the environment (pydantic-settings does, and the
+per-provider OAuth secrets below); no other module does.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from typing import Annotated, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from shared.settings import (
-    DEFAULT_OPEN_METEO_BASE_URL,
-    DEFAULT_OPEN_METEO_GEOCODING_URL,
-    DEFAULT_OPENWEATHER_BASE_URL,
-    environment_value,
-)
+DEFAULT_OPEN_METEO_BASE_URL = "https://api.open-meteo.com/v1"
+DEFAULT_OPEN_METEO_GEOCODING_URL = "https://geocoding-api.open-meteo.com/v1"
+DEFAULT_OPENWEATHER_BASE_URL = "https://api.openweathermap.org"
 
 
 class OAuthProvider(BaseModel):
@@ -143,7 +143,7 @@ class Settings(BaseSettings):
             raise ValueError("OAUTH_PROVIDERS names must be unique")
         return tuple(
             p if p.client_secret else p.model_copy(
-                update={"client_secret": SecretStr(environment_value(p.secret_setting))}
+                update={"client_secret": SecretStr(os.environ.get(p.secret_setting, ""))}
             )
             for p in providers
         )  # fmt: skip

@@ -13,7 +13,7 @@ from openapi_spec_validator import validate
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
     import function_app  # noqa: F401 - registers every blueprint
-    from functions.ops import _openapi_document
+    from functions.openapi import _openapi_document
 
     return dict(json.loads(_openapi_document()))
 

@@ -1,15 +1,16 @@
-"""The storage clients' transport options: the environment is read once, not per call."""
+"""The storage clients' transport options: the proxy and CA settings are read by
+shared/settings.py once per client, not by requests on every call."""
 
 from __future__ import annotations
 
 import pytest
 
-from shared.container import _CA_BUNDLE_ENV, _PROXY_ENV, sdk_transport_options
+from shared.settings import CA_BUNDLE_SETTINGS, PROXY_SETTINGS, sdk_transport_options
 
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in (*_PROXY_ENV, *_CA_BUNDLE_ENV):
+    for name in (*PROXY_SETTINGS, *CA_BUNDLE_SETTINGS):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
