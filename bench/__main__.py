@@ -341,8 +341,12 @@ def _register_accounts(host: Any, outbox: Path, count: int) -> list[str]:
             login.raise_for_status()
             return str(login.json()["access_token"])
 
+    from devtools.progress import progress
+
     with ThreadPoolExecutor(max_workers=10) as pool:
-        return list(pool.map(account, range(count)))
+        tokens = pool.map(account, range(count))
+        return list(progress(tokens, desc="register accounts", total=count, unit="account",
+                             leave=False))  # fmt: skip
 
 
 def bench_load(
@@ -566,6 +570,7 @@ def bench_refresh(azurite: Azurite, values: dict[str, str], count: int = 1000) -
 
     import requests
 
+    from devtools.progress import progress
     from shared.adapters.table_budget import DEFAULT_MARGIN_SECONDS
     from shared.adapters.table_subscriptions import TableSubscriptionRepository
     from shared.adapters.weather_openmeteo import OpenMeteoProvider
@@ -594,7 +599,7 @@ def bench_refresh(azurite: Azurite, values: dict[str, str], count: int = 1000) -
             container.table("subscriptions"), container.table("citysubscribers"),
             container.table("subscribedcities"),
         )  # fmt: skip
-        for place in places:
+        for place in progress(places, desc="seed subscribed cities", unit="city", leave=False):
             repository.join_city(place, "bench-user")
         with LocalHost(settings) as host:
             started = time.perf_counter()
@@ -656,14 +661,18 @@ def main(argv: list[str] | None = None) -> int:
     import requests
     from azure.data.tables import TableClient
 
+    from devtools.progress import Steps
     from tests.support.host import LocalHost
 
     results: dict[str, Any] = {"machine": _machine()}
+    steps = Steps([s for s in SECTIONS if s in run], desc="bench")
     if "realtime" in run:  # needs no Azurite
+        steps.start("realtime")
         from bench.realtime import bench_realtime
 
         results["realtime"] = bench_realtime()
     if not run - {"realtime"}:
+        steps.close()
         return _write(results, "latest-realtime.json")  # no Azurite needed
     with Azurite() as azurite:
         env = dict(os.environ)
@@ -674,6 +683,7 @@ def main(argv: list[str] | None = None) -> int:
             "PYTHONDONTWRITEBYTECODE": "",
         })  # fmt: skip
         if "imports" in run:
+            steps.start("imports")
             # Compile bytecode once so every run measures imports, not compilation.
             subprocess.run([sys.executable, "-m", "compileall", "-q", "shared", "functions",
                             "function_app.py"], cwd=ROOT, check=False)  # fmt: skip
@@ -702,8 +712,10 @@ def main(argv: list[str] | None = None) -> int:
             "RATE_LIMITS_ENABLED": "false",
         }
         if "firstrequest" in run:
+            steps.start("firstrequest")
             results["first_request"] = bench_first_request(values)
         if "health" in run:
+            steps.start("health")
             with LocalHost(values) as host, requests.Session() as session:
                 url = f"{host.url}/api/health"
 
@@ -714,33 +726,42 @@ def main(argv: list[str] | None = None) -> int:
                 results["health_via_local_host"] = _summary(timed(health, args.requests, 20))
 
         if "weather" in run:
+            steps.start("weather")
             with LocalHost(values) as host, requests.Session() as session:
                 results["weather_cached_via_local_host"] = bench_weather(
                     host, session, args.requests
                 )
         if "upstream" in run:
+            steps.start("upstream")
             results["weather_upstream_requests"] = bench_upstream(azurite)
         if "jobs" in run:
+            steps.start("jobs")
             results["jobs"] = bench_jobs(values, args.jobs, args.repeats)
         if "load" in run:
+            steps.start("load")
             results["load"] = bench_load(
                 azurite, values, args.clients, args.duration, args.requests
             )
         if "login" in run:
+            steps.start("login")
             results["login"] = bench_login(values)
         if "refresh" in run:
+            steps.start("refresh")
             results["refresh"] = bench_refresh(azurite, values)
         if "joblists" in run:
+            steps.start("joblists")
             from bench.joblists import bench_joblists
 
             sizes = tuple(int(n) for n in args.list_sizes.split(","))
             results["joblists"] = bench_joblists(values, sizes, 30)
         if "web" in run:
+            steps.start("web")
             from bench.web import bench_web
 
             results["web"] = bench_web(values)
 
         if "point" in run:
+            steps.start("point")
             table = TableClient.from_connection_string(azurite.connection_string, "benchpoint")
             with contextlib.suppress(Exception):
                 table.create_table()
@@ -748,6 +769,7 @@ def main(argv: list[str] | None = None) -> int:
             results["azurite_point_read"] = _summary(
                 timed(lambda: table.get_entity("p", "r"), args.requests, 20)
             )
+    steps.close()
     # A partial run (--only) does not replace the figures of a full one.
     partial = f"latest-{'-'.join(sorted(run))}.json"
     return _write(results, partial if args.only else "latest.json")

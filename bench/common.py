@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from devtools.progress import progress
+
 
 def percentile(samples: list[float], pct: float) -> float:
     ordered = sorted(samples)
@@ -28,7 +30,7 @@ def timed(call: Callable[[], Any], count: int, warmup: int) -> list[float]:
     for _ in range(warmup):
         call()
     samples = []
-    for _ in range(count):
+    for _ in progress(range(count), desc="samples", unit="call", leave=False):
         started = time.perf_counter()
         call()
         samples.append((time.perf_counter() - started) * 1000)

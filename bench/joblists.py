@@ -18,6 +18,7 @@ from typing import Any
 from bench.common import summary as _summary
 from bench.common import timed
 from devtools.azurite import Azurite
+from devtools.progress import progress
 
 
 def bench_joblists(values: dict[str, str], sizes: tuple[int, ...], count: int) -> dict[str, Any]:
@@ -75,7 +76,8 @@ def _joblists_at(values: dict[str, str], size: int, count: int) -> dict[str, Any
             )  # fmt: skip
             rows.append(_entity(job))
         started = time.perf_counter()
-        for start in range(0, size, 100):
+        for start in progress(range(0, size, 100), desc=f"seed {size} jobs", unit="tx",
+                              leave=False):  # fmt: skip
             table.submit_transaction([("create", row) for row in rows[start : start + 100]])
         seeded = time.perf_counter() - started
         started = time.perf_counter()

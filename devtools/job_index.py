@@ -8,7 +8,7 @@ Runs against the storage the settings name (``AzureWebJobsStorage`` or the ident
 are safe while the app runs: every fix is guarded by the ETag it was computed from. A
 user's first list or summary request does the same for that user when nothing has yet;
 ``backfill`` only does it ahead of time, so that no request pays for it. Prints one JSON
-line per owner.
+line per owner; on a terminal, a progress bar on stderr counts the owners done.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import json
 import sys
 from collections.abc import Iterator
 
+from devtools.progress import progress, say
 from shared.container import Container
 
 
@@ -40,9 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     container = Container()
     targets = args.owner if args.command == "repair" else owners(container)
-    for owner in targets:
+    for owner in progress(targets, desc=args.command, unit="owner"):
         report = container.jobs.index.repair(owner)
-        print(json.dumps({"owner_id": owner, **report}), flush=True)
+        say(json.dumps({"owner_id": owner, **report}))
     return 0
 
 
