@@ -7,6 +7,12 @@ STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 PORT ?= 7071
 PYTEST_ARGS ?=
+# make test runs on this many pytest-xdist workers (most tests wait on servers, so more
+# workers than cores pays); each worker starts its own Azurite and servers on free ports.
+TEST_WORKERS ?= 4
+# Branch coverage of the app, its tools and the local host's subprocesses may not fall
+# below this (docs/benchmarks.md, "The test suite"): raise it when coverage rises.
+COVERAGE_FLOOR ?= 0
 
 .PHONY: install run test test-fast test-unit test-integration test-e2e bench lint typecheck clean outbox
 
@@ -28,8 +34,10 @@ local.settings.json: local.settings.example.json | $(STAMP_PY)
 run: install local.settings.json
 	$(PY) -m devtools.run --port $(PORT)
 
+# --dist loadscope keeps a module's tests (and its module-scoped servers) on one worker.
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope \
+		--cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR) $(PYTEST_ARGS)
 
 # The loop while coding (under a minute): unit tests and the contract suites (fakes and
 # adapters on Azurite), no app process, no browser.
@@ -61,4 +69,4 @@ typecheck: install
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) node_modules .azurite .outbox .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .azurite .outbox .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
