@@ -4,9 +4,13 @@ started local host (issue 21), beside the same request warm.
 For every family, ``starts`` fresh host processes (``python -m devtools.host``, the app
 imported, nothing else): the health probe first (what the platform sends a new instance),
 then the family's request, timed; then its warm p50 over 20 requests on the same host.
-A family's figure is the median over the starts. Each family gets hosts of its own, so its
-first request pays for what it alone needs (settings, models, SDK clients, tables, the city
-index), not what another family already loaded.
+A family's figure is the median over the starts. Twice: the request sent as soon as the
+probe is answered (``first_ms``, the worst case: the instance's background warm-up,
+shared/warmup.py, has only just started) and one second later
+(``first_1s_after_probe_ms``: a probe that precedes traffic, as a platform's does).
+Each family gets hosts of its own, so its first request pays for what it alone needs
+(settings, models, SDK clients, tables, the city index), not what another family already
+loaded.
 
 The signed-in families use a bearer token from one account registered beforehand on a
 separate host (tokens are signed with AUTH_SIGNING_KEY, so every host accepts it). Real time
@@ -84,6 +88,9 @@ def _account(values: dict[str, str], outbox: Path) -> tuple[str, str]:
         return address, str(login.json()["access_token"])
 
 
+PAUSES = (0.0, 1.0)  # seconds between the probe's answer and the family's first request
+
+
 def bench_first_request(values: dict[str, str], starts: int = 3) -> dict[str, Any]:
     import requests
 
@@ -101,11 +108,12 @@ def bench_first_request(values: dict[str, str], starts: int = 3) -> dict[str, An
         address, token = _account(settings, Path(outbox))
         results: dict[str, Any] = {}
         for family, (method, path, signed_in, body) in FAMILIES.items():
-            first: list[float] = []
+            first: dict[float, list[float]] = {pause: [] for pause in PAUSES}
             warm: list[float] = []
             probe: list[float] = []
             rss_added: list[float] = []
-            for _ in range(starts):
+            pauses = PAUSES[:1] if family == "health" else PAUSES
+            for pause in (p for p in pauses for _ in range(starts)):
                 with LocalHost(settings) as host, requests.Session() as session:
                     if signed_in:
                         session.headers["Authorization"] = f"Bearer {token}"
@@ -120,33 +128,39 @@ def bench_first_request(values: dict[str, str], starts: int = 3) -> dict[str, An
                         started = time.perf_counter()
                         session.get(host.url + "/api/health", timeout=60).raise_for_status()
                         probe.append((time.perf_counter() - started) * 1000)
+                    time.sleep(pause if family != "health" else 0.0)
                     assert host.process is not None
                     before = _rss_mb(host.process.pid)
                     started = time.perf_counter()
                     call()
-                    first.append((time.perf_counter() - started) * 1000)
+                    first[pause].append((time.perf_counter() - started) * 1000)
                     rss_added.append(_rss_mb(host.process.pid) - before)
                     warm.append(statistics.median(timed(call, 20, 2)))
-            first_ms = statistics.median(first)
+            first_ms = statistics.median(first[0.0])
+            later_ms = statistics.median(first[PAUSES[1]]) if family != "health" else first_ms
             warm_ms = statistics.median(warm)
             bound = 3 * warm_ms + 100
             figures: dict[str, Any] = {
                 "first_ms": round(first_ms, 1),
+                "first_1s_after_probe_ms": round(later_ms, 1),
                 "warm_p50_ms": round(warm_ms, 1),
                 "goal_first_ms_at_most": round(bound, 1),
                 "goal_met": first_ms <= bound,
+                "goal_met_1s_after_probe": later_ms <= bound,
                 "rss_added_by_first_mb": round(statistics.median(rss_added), 1),
-                "host_starts": starts,
+                "host_starts": starts * (1 if family == "health" else len(PAUSES)),
             }
             if probe:
                 figures["health_probe_before_ms"] = round(statistics.median(probe), 1)
             if family == "weather":
                 figures["goal_weather_first_ms"] = WEATHER_FIRST_MS_GOAL
                 figures["goal_weather_rss_mb"] = WEATHER_RSS_MB_GOAL
-                figures["goal_met"] = (
-                    figures["goal_met"]
-                    and first_ms <= WEATHER_FIRST_MS_GOAL
-                    and figures["rss_added_by_first_mb"] <= WEATHER_RSS_MB_GOAL
+                rss_ok = figures["rss_added_by_first_mb"] <= WEATHER_RSS_MB_GOAL
+                figures["goal_met"] = figures["goal_met"] and first_ms <= WEATHER_FIRST_MS_GOAL
+                figures["goal_met_1s_after_probe"] = (
+                    figures["goal_met_1s_after_probe"] and later_ms <= WEATHER_FIRST_MS_GOAL
                 )
+                figures["goal_met"] = figures["goal_met"] and rss_ok
+                figures["goal_met_1s_after_probe"] = figures["goal_met_1s_after_probe"] and rss_ok
             results[family] = figures
         return results
