@@ -73,7 +73,6 @@ if WARM:
     result["lookups_per_s_repeated"] = rate(index.search, common)
     result["lookups_per_s_distinct"] = len(every) / (time.perf_counter() - begun)
     result["suggestions_per_s"] = rate(index.suggest, typos)
-    result["rss_after_warm_mb"] = rss_mb() - before
 print(json.dumps(result))
 """
 
