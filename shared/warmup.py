@@ -28,7 +28,12 @@ _started = False
 _lock = threading.Lock()
 
 
-def _city_index() -> None:
+def _import(*modules: str) -> None:
+    for module in modules:
+        importlib.import_module(module)
+
+
+def _weather() -> None:
     # A throwaway index over the same file: loads sqlite3 and brings the file's pages into
     # the page cache the container's own index then maps; touches no process-wide state.
     from shared.adapters.city_index import CityIndex
@@ -37,6 +42,12 @@ def _city_index() -> None:
     index = CityIndex(CITY_INDEX_PATH)
     index.search("Paris")
     index.suggest("Pariss")
+    _import(
+        "shared.services.weather", "shared.adapters.table_weather",
+        "shared.adapters.table_history", "shared.adapters.blob_archive",
+        "shared.adapters.http_client", "shared.adapters.weather_openmeteo",
+        "shared.adapters.weather_simulated", "functions.models.weather",
+    )  # fmt: skip
 
 
 def _token_library() -> None:
@@ -50,16 +61,38 @@ def _models() -> None:
         doc.resolved()  # imports functions.models.<area>, pydantic and shared.models
 
 
+def _services() -> None:
+    _import(
+        "shared.services.accounts", "shared.services.jobs", "shared.services.subscriptions",
+        "shared.services.limits", "shared.adapters.table_accounts", "shared.adapters.table_jobs",
+        "shared.adapters.table_subscriptions", "shared.adapters.storage_queue",
+        "shared.passwords",
+    )  # fmt: skip
+
+
+def _realtime_sdk() -> None:
+    # Only where real time is configured, and only once the process's container exists
+    # (built by the first request): the Web PubSub SDK is not small.
+    import shared.container
+
+    built = getattr(shared.container, "_container", None)
+    if built is not None and built.realtime_configured:
+        _import("azure.messaging.webpubsubservice", "shared.adapters.realtime_webpubsub")
+
+
 def _openapi() -> None:
     ops = importlib.import_module("functions.ops")
     ops._openapi_document()
 
 
-# Most used first: weather and sign-in, then the models of every route, then the document.
+# Most used first: weather and sign-in, then the models and services of every route, then
+# the OpenAPI document (the largest, the least asked for).
 STEPS: tuple[tuple[str, Callable[[], None]], ...] = (
-    ("city index", _city_index),
+    ("weather", _weather),
     ("token library", _token_library),
     ("models", _models),
+    ("services", _services),
+    ("realtime sdk", _realtime_sdk),
     ("openapi document", _openapi),
 )
 
