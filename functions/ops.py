@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,17 @@ def health_check(req: func.HttpRequest) -> func.HttpResponse:
     )
 
 
+_document_lock = threading.Lock()
+
+
+def openapi_document_bytes() -> bytes:
+    """The document, built once per process: a caller arriving while it is being built (a
+    request during the warm-up, shared/warmup.py) waits for that build, never starts a
+    second one (lru_cache alone would let both compute it)."""
+    with _document_lock:
+        return _openapi_document()
+
+
 @lru_cache(maxsize=1)
 def _openapi_document() -> bytes:
     from shared.openapi import background_functions_of, build_document, routes_of
@@ -56,7 +68,7 @@ def _openapi_document() -> bytes:
 @http.endpoint("OpenAPI 3.1 document of every route", tags=("operations",),
                media_types=(http.JSON,), storage=False)  # fmt: skip
 def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
-    return func.HttpResponse(_openapi_document(), mimetype="application/json", charset="utf-8")
+    return func.HttpResponse(openapi_document_bytes(), mimetype="application/json", charset="utf-8")
 
 
 @bp.route(route="docs", methods=["GET"])

@@ -82,7 +82,7 @@ def _realtime_sdk() -> None:
 
 def _openapi() -> None:
     ops = importlib.import_module("functions.ops")
-    ops._openapi_document()
+    ops.openapi_document_bytes()
 
 
 # Most used first: weather and sign-in, then the models and services of every route, then

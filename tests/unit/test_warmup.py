@@ -78,3 +78,38 @@ def test_after_first_request_starts_one_thread(monkeypatch: pytest.MonkeyPatch) 
         warmup.after_first_request()
     assert done.wait(10)
     assert started == [1]
+
+
+def test_a_request_during_the_warm_up_waits_for_its_openapi_build(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The warm-up and a GET /api/openapi.json arriving meanwhile build the document once."""
+    import time
+
+    import shared.openapi
+    from functions import ops
+
+    builds: list[int] = []
+    real = shared.openapi.build_document
+
+    def slow_build(*args, **kwargs):  # type: ignore[no-untyped-def]
+        builds.append(1)
+        time.sleep(0.2)  # widen the window in which a second caller arrives
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(shared.openapi, "build_document", slow_build)
+    ops._openapi_document.cache_clear()
+    try:
+        results: list[bytes] = []
+        threads = [
+            threading.Thread(target=lambda: results.append(ops.openapi_document_bytes()))
+            for _ in range(3)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert builds == [1]
+        assert len(set(results)) == 1 and len(results) == 3
+    finally:
+        ops._openapi_document.cache_clear()
