@@ -188,15 +188,18 @@ class Container:
     # -- named resources, created once per process ------------------------------------
 
     def _list_names(self, service: str, **options: Any) -> frozenset[str]:
-        """Every table, queue or blob container name of the account (one call per 1,000),
-        remembered for the process."""
+        """The table, queue or blob container names of the account's first listing page
+        (one call, up to 1,000 names), remembered for the process. A name not among them
+        is created if missing, as before, so an account with more names stays correct."""
+        pager: Any
         if service == "table":
-            names = [t.name for t in self.table_service.list_tables(**options)]
+            pager = self.table_service.list_tables(results_per_page=1000, **options)
         elif service == "queue":
-            names = [q.name for q in self.queue_service.list_queues(**options)]
+            pager = self.queue_service.list_queues(results_per_page=1000, **options)
         else:
-            names = [c.name for c in self.blob_service.list_containers(**options)]
-        known = frozenset(name.lower() for name in names)
+            pager = self.blob_service.list_containers(results_per_page=1000, **options)
+        page: Any = next(iter(pager.by_page()), [])
+        known = frozenset(item.name.lower() for item in page)
         self._existing[service] = known
         return known
 
