@@ -37,3 +37,7 @@ COPY functions ./functions
 COPY shared ./shared
 COPY web ./web
 COPY data ./data
+# The city index database is a build output (git-ignored): built here from the tracked rows,
+# which the image then no longer needs (docs/pending/issue-21.md).
+RUN python -m shared.adapters.city_index_build --output data/cities.sqlite3 \
+    && rm data/cities15000.json.gz

@@ -15,9 +15,19 @@ TEST_WORKERS ?= auto
 # below this (docs/benchmarks.md, "The test suite"): raise it when coverage rises.
 COVERAGE_FLOOR ?= 89
 
-.PHONY: install run test test-fast test-unit test-integration test-e2e bench lint typecheck clean outbox
+CITY_DB := data/cities.sqlite3
+
+.PHONY: install run test test-fast test-unit test-integration test-e2e bench lint typecheck clean outbox city-index
 
 install: $(STAMP_PY) $(STAMP_NODE)
+
+# The city index database: a build output (git-ignored) of the tracked GeoNames rows, built
+# when missing or older than its inputs. azd builds it in its prepackage hook (azure.yaml),
+# the Dockerfile in the image.
+city-index: $(CITY_DB)
+
+$(CITY_DB): data/cities15000.json.gz shared/adapters/city_index_build.py | $(STAMP_PY)
+	$(PY) -m shared.adapters.city_index_build --output $@
 
 $(STAMP_PY): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,11 +42,11 @@ $(STAMP_NODE): package.json package-lock.json
 local.settings.json: local.settings.example.json | $(STAMP_PY)
 	$(PY) -m devtools.settings_init
 
-run: install local.settings.json
+run: install local.settings.json $(CITY_DB)
 	$(PY) -m devtools.run --port $(PORT)
 
 # --dist loadscope keeps a module's tests (and its module-scoped servers) on one worker.
-test: install
+test: install $(CITY_DB)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope \
 		--cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR) $(PYTEST_ARGS)
 
@@ -44,22 +54,22 @@ test: install
 # adapters on Azurite), no app process, no browser.
 FAST_TESTS := tests/unit $(sort $(wildcard tests/integration/test_*_contract.py))
 
-test-fast: install
+test-fast: install $(CITY_DB)
 	$(PY) -m pytest -n auto $(FAST_TESTS) $(PYTEST_ARGS)
 
-test-unit: install
+test-unit: install $(CITY_DB)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: install
+test-integration: install $(CITY_DB)
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
-test-e2e: install
+test-e2e: install $(CITY_DB)
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 outbox: install
 	$(PY) -m devtools.outbox
 
-bench: install
+bench: install $(CITY_DB)
 	$(PY) -m bench
 
 lint: install
@@ -70,4 +80,4 @@ typecheck: install
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) node_modules .azurite .outbox .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
+	rm -rf $(CITY_DB) $(VENV) node_modules .azurite .outbox .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*

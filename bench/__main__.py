@@ -3,9 +3,13 @@
 - cold import: median of 10 fresh interpreters importing ``function_app``, beside the same
   for a bare ``import azure.functions`` (what the app adds to a cold start), their ratio
   and the goal (at most 1.5);
-- first request (``--only firstrequest``): GET /api/health and GET /api/weather just after
-  a cold local host start (the first invocation builds settings, clients, the city index)
-  beside the same requests warm (p50 of 20), medians over 3 host starts;
+- first request (``--only firstrequest``): the first request of each route family (health,
+  weather, login, jobs list, subscriptions, history, negotiate, the web page, the OpenAPI
+  document) on a freshly started local host whose only request was the health probe,
+  beside the same request warm (p50 of 20), medians over 3 host starts per family
+  (bench/firstrequest.py);
+- city index (``--only cityindex``): the SQLite city index beside the in-memory one it
+  replaced: first search, memory, lookups and suggestions per second (bench/cityindex.py);
 - GET /api/health through the local host: p50/p99 over sequential requests on one
   keep-alive connection, beside one Azurite table point read (the floor of any request
   that touches storage);
@@ -52,7 +56,8 @@ one client address, which the limits exist to stop.
   (bench/web.py).
 
 ``--only SECTION`` (repeatable) runs some sections alone: imports, health, weather,
-upstream, jobs, point, load, login, realtime, refresh, joblists, firstrequest, web
+upstream, jobs, point, load, login, realtime, refresh, joblists, firstrequest, web,
+cityindex
 (``python -m bench --only load --duration 15``).
 
 Everything runs on loopback against an in-memory Azurite started here and stopped after.
@@ -105,35 +110,6 @@ def cold_import(module: str, env: dict[str, str], runs: int) -> dict[str, Any]:
 
 
 COLD_IMPORT_GOAL = 1.5  # import function_app / import azure.functions (issue 13)
-
-
-def bench_first_request(values: dict[str, str], starts: int = 3) -> dict[str, Any]:
-    """The first request after a cold host start (settings, clients and models built on
-    first use) beside the same request warm."""
-    import requests
-
-    from tests.support.host import LocalHost
-
-    paths = {"health": "/api/health", "weather": "/api/weather?city=Paris"}
-    first: dict[str, list[float]] = {name: [] for name in paths}
-    warm: dict[str, list[float]] = {name: [] for name in paths}
-    for _ in range(starts):
-        with LocalHost(values) as host, requests.Session() as session:
-            for name, path in paths.items():
-                started = time.perf_counter()
-                session.get(host.url + path, timeout=60).raise_for_status()
-                first[name].append((time.perf_counter() - started) * 1000)
-            for name, path in paths.items():
-                samples = timed(lambda p=path: session.get(host.url + p, timeout=30), 20, 2)  # type: ignore[misc]
-                warm[name].append(statistics.median(samples))
-    return {
-        name: {
-            "first_ms": round(statistics.median(first[name]), 1),
-            "warm_p50_ms": round(statistics.median(warm[name]), 1),
-            "host_starts": starts,
-        }
-        for name in paths
-    }
 
 
 def bench_weather(host: Any, session: Any, count: int) -> dict[str, Any]:
@@ -571,16 +547,17 @@ def bench_refresh(azurite: Azurite, values: dict[str, str], count: int = 1000) -
     import requests
 
     from devtools.progress import progress
+    from shared.adapters.city_index_build import SOURCE_PATH
     from shared.adapters.table_budget import DEFAULT_MARGIN_SECONDS
     from shared.adapters.table_subscriptions import TableSubscriptionRepository
     from shared.adapters.weather_openmeteo import OpenMeteoProvider
-    from shared.container import CITY_INDEX_PATH, Container
+    from shared.container import Container
     from shared.domain.weather import City
     from shared.settings import Settings
     from tests.support.host import LocalHost
     from tests.support.weather_standins import OpenMeteoStandIn
 
-    with gzip.open(CITY_INDEX_PATH) as raw:
+    with gzip.open(SOURCE_PATH) as raw:
         rows = json.load(raw)
     rows.sort(key=lambda row: -int(row[7]))
     places = [City(str(r[0]), str(r[2]), str(r[4]), float(r[5]), float(r[6])) for r in rows[:count]]
@@ -641,7 +618,7 @@ def bench_refresh(azurite: Azurite, values: dict[str, str], count: int = 1000) -
 
 SECTIONS = (
     "imports", "firstrequest", "health", "weather", "upstream", "jobs", "point", "load",
-    "login", "realtime", "refresh", "joblists", "web",
+    "login", "realtime", "refresh", "joblists", "web", "cityindex",
 )  # fmt: skip
 
 
@@ -671,9 +648,14 @@ def main(argv: list[str] | None = None) -> int:
         from bench.realtime import bench_realtime
 
         results["realtime"] = bench_realtime()
-    if not run - {"realtime"}:
+    if "cityindex" in run:  # needs no Azurite either
+        steps.start("cityindex")
+        from bench.cityindex import bench_cityindex
+
+        results["city_index"] = bench_cityindex()
+    if not run - {"realtime", "cityindex"}:  # no Azurite needed
         steps.close()
-        return _write(results, "latest-realtime.json")  # no Azurite needed
+        return _write(results, f"latest-{'-'.join(sorted(run))}.json")
     with Azurite() as azurite:
         env = dict(os.environ)
         env.update({
@@ -713,6 +695,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         if "firstrequest" in run:
             steps.start("firstrequest")
+            from bench.firstrequest import bench_first_request
+
             results["first_request"] = bench_first_request(values)
         if "health" in run:
             steps.start("health")

@@ -8,6 +8,7 @@ importing ``function_app`` (which imports this module: no circle).
 from __future__ import annotations
 
 import json
+import threading
 from functools import lru_cache
 from typing import Any
 
@@ -19,6 +20,17 @@ from shared import http, static
 bp = func.Blueprint()
 
 SWAGGER_DIR = static.WEB / "vendor" / "swagger-ui"
+
+
+_document_lock = threading.Lock()
+
+
+def openapi_document_bytes() -> bytes:
+    """The document, built once per process: a caller arriving while it is being built (a
+    request during the warm-up, shared/warmup.py) waits for that build, never starts a
+    second one (lru_cache alone would let both compute it)."""
+    with _document_lock:
+        return _openapi_document()
 
 
 @lru_cache(maxsize=1)
@@ -45,7 +57,7 @@ def _openapi_document() -> bytes:
 @http.endpoint("OpenAPI 3.1 document of every route", tags=("operations",),
                media_types=(http.JSON,), storage=False)  # fmt: skip
 def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
-    return func.HttpResponse(_openapi_document(), mimetype="application/json", charset="utf-8")
+    return func.HttpResponse(openapi_document_bytes(), mimetype="application/json", charset="utf-8")
 
 
 @bp.route(route="docs", methods=["GET"])

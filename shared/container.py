@@ -3,7 +3,11 @@
 Functions call ``container()`` and hand it to a service. Nothing here is built at import
 time (cold start): each SDK is imported and each client constructed on first use, then
 reused by every invocation of this worker process. Tables, queues and blob containers are
-created if missing the first time this process touches them, never per request.
+created if missing the first time this process touches them, never per request: what
+exists is learnt from one listing per storage service and process (the health probe's, when
+it came first), so a new instance's first requests make no create calls for what is there.
+One managed-identity credential serves every client of the process (storage, Web PubSub,
+ACS e-mail, Text Analytics): one token cache, one token request per audience.
 
 Each area adds its adapters as cached properties below, importing their SDKs inside the
 property so that an unused area costs nothing.
@@ -49,7 +53,8 @@ if TYPE_CHECKING:
     from shared.services.weather import WeatherService
     from shared.settings import Settings
 
-CITY_INDEX_PATH = Path(__file__).resolve().parent.parent / "data" / "cities15000.json.gz"
+# Built from data/cities15000.json.gz (shared/adapters/city_index_build.py; make city-index).
+CITY_INDEX_PATH = Path(__file__).resolve().parent.parent / "data" / "cities.sqlite3"
 
 # Short network timeouts: a request path should fail fast rather than hang on storage.
 _CONNECTION_TIMEOUT = 5
@@ -66,6 +71,9 @@ class Container:
         self._tables: dict[str, TableClient] = {}
         self._queues: dict[str, QueueClient] = {}
         self._blob_containers: dict[str, ContainerClient] = {}
+        # Names that exist, per service ("table", "queue", "blob"), lower-case: learnt
+        # from one listing (see _exists); absent until then.
+        self._existing: dict[str, frozenset[str]] = {}
 
     # -- storage accounts -------------------------------------------------------------
 
@@ -151,6 +159,34 @@ class Container:
 
     # -- named resources, created once per process ------------------------------------
 
+    def _list_names(self, service: str, **options: Any) -> frozenset[str]:
+        """The table, queue or blob container names of the account's first listing page
+        (one call, up to 1,000 names), remembered for the process. A name not among them
+        is created if missing, as before, so an account with more names stays correct."""
+        pager: Any
+        if service == "table":
+            pager = self.table_service.list_tables(results_per_page=1000, **options)
+        elif service == "queue":
+            pager = self.queue_service.list_queues(results_per_page=1000, **options)
+        else:
+            pager = self.blob_service.list_containers(results_per_page=1000, **options)
+        page: Any = next(iter(pager.by_page()), [])
+        known = frozenset(item.name.lower() for item in page)
+        self._existing[service] = known
+        return known
+
+    def _exists(self, service: str, name: str) -> bool:
+        """Whether ``name`` is known to exist; False means "create it (if missing)"."""
+        known = self._existing.get(service)
+        if known is None:
+            from azure.core.exceptions import AzureError
+
+            try:
+                known = self._list_names(service)
+            except AzureError:  # listing refused or failing: create, as without it
+                return False
+        return name.lower() in known
+
     def table(self, name: str) -> TableClient:
         """The client of table ``name``; the table is created the first time it is asked for."""
         client = self._tables.get(name)
@@ -160,7 +196,8 @@ class Container:
             client = self._tables.get(name)
             if client is None:
                 client = self.table_service.get_table_client(name)
-                _create_ignoring_exists(client.create_table)
+                if not self._exists("table", name):
+                    _create_ignoring_exists(client.create_table)
                 self._tables[name] = client
         return client
 
@@ -181,7 +218,8 @@ class Container:
                     message_encode_policy=TextBase64EncodePolicy(),
                     message_decode_policy=TextBase64DecodePolicy(),
                 )
-                _create_ignoring_exists(client.create_queue)
+                if not self._exists("queue", name):
+                    _create_ignoring_exists(client.create_queue)
                 self._queues[name] = client
         return client
 
@@ -200,31 +238,24 @@ class Container:
             client = self._blob_containers.get(name)
             if client is None:
                 client = self.blob_service.get_container_client(name)
-                _create_ignoring_exists(client.create_container)
+                if not self._exists("blob", name):
+                    _create_ignoring_exists(client.create_container)
                 self._blob_containers[name] = client
         return client
 
     def storage_probes(self, timeout: float = 2.0) -> dict[str, Any]:
-        """One cheap, non-retried call per storage service, for /api/health."""
+        """One cheap, non-retried call per storage service, for /api/health: the listing of
+        its tables, queues or containers, which the process then knows exist (a new
+        instance's first requests after the platform's health probe create nothing)."""
         options: dict[str, Any] = {
             "retry_total": 0,
             "connection_timeout": timeout,
             "read_timeout": timeout,
         }
-
-        def first_page(pager: Any) -> None:
-            next(iter(pager.by_page()), None)
-
         return {
-            "tables": lambda: first_page(
-                self.table_service.list_tables(results_per_page=1, **options)
-            ),
-            "queues": lambda: first_page(
-                self.queue_service.list_queues(results_per_page=1, **options)
-            ),
-            "blobs": lambda: first_page(
-                self.blob_service.list_containers(results_per_page=1, **options)
-            ),
+            "tables": lambda: self._list_names("table", **options),
+            "queues": lambda: self._list_names("queue", **options),
+            "blobs": lambda: self._list_names("blob", **options),
         }
 
     # -- area adapters ----------------------------------------------------------------
@@ -255,7 +286,11 @@ class Container:
             from shared.adapters.mail_acs import AcsMailer
 
             secret = settings.acs_connection_string
-            return AcsMailer(secret.get_secret_value() if secret else None, settings.acs_endpoint)
+            return AcsMailer(
+                secret.get_secret_value() if secret else None,
+                settings.acs_endpoint,
+                credential=lambda: self.credential,
+            )
         from shared.adapters.mail_outbox import OutboxMailer
 
         return OutboxMailer(Path(settings.email_outbox_dir))
@@ -548,7 +583,9 @@ class Container:
                 raise RuntimeError("SENTIMENT_PROVIDER=azure needs TEXT_ANALYTICS_ENDPOINT")
             key = settings.text_analytics_key
             return AzureTextAnalyticsAnalyzer(
-                settings.text_analytics_endpoint, key.get_secret_value() if key else None
+                settings.text_analytics_endpoint,
+                key.get_secret_value() if key else None,
+                credential=lambda: self.credential,
             )
         from shared.adapters.sentiment_local import LocalSentimentAnalyzer
 

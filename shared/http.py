@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import azure.functions as func
 
-from shared import telemetry
+from shared import telemetry, warmup
 from shared.auth import Principal
 from shared.domain.errors import (
     AppError,
@@ -271,6 +271,7 @@ def _leave(
     )
     for var, token in reversed(tokens):
         var.reset(token)
+    warmup.after_first_request()  # a new instance: load the other routes' needs meanwhile
     return response
 
 

@@ -1,14 +1,18 @@
 """Mail through Azure Communication Services (the e-mail SDK, imported on first use).
 
 Authenticates with ``ACS_CONNECTION_STRING`` (an access key) or, with only
-``ACS_ENDPOINT``, with the app's managed identity (DefaultAzureCredential).
+``ACS_ENDPOINT``, with the app's managed identity (the container's one credential).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
 
 from shared.domain.errors import DeliveryFailed
 
@@ -18,13 +22,21 @@ SEND_TIMEOUT_SECONDS = 60
 class AcsMailer:
     name = "acs"
 
-    def __init__(self, connection_string: str | None, endpoint: str | None) -> None:
+    def __init__(
+        self,
+        connection_string: str | None,
+        endpoint: str | None,
+        credential: Callable[[], TokenCredential] | None = None,
+    ) -> None:
+        """``credential``: the process's token credential, asked for when the client is
+        built for ``endpoint`` (the container passes its one managed identity)."""
         if not connection_string and not endpoint:
             raise ValueError(
                 "ACS_CONNECTION_STRING or ACS_ENDPOINT is required for EMAIL_PROVIDER=acs"
             )
         self._connection_string = connection_string
         self._endpoint = endpoint
+        self._credential = credential
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -36,6 +48,8 @@ class AcsMailer:
 
                     if self._connection_string:
                         self._client = EmailClient.from_connection_string(self._connection_string)
+                    elif self._credential is not None:
+                        self._client = EmailClient(str(self._endpoint), self._credential())
                     else:
                         from azure.identity import DefaultAzureCredential
 

@@ -18,7 +18,7 @@ would only hold a Functions worker hostage while the service is down.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shared.domain.errors import UpstreamUnavailable
@@ -33,6 +33,7 @@ from shared.domain.sentiment import (
 
 if TYPE_CHECKING:
     from azure.ai.textanalytics import TextAnalyticsClient
+    from azure.core.credentials import TokenCredential
 
 SOURCE = "azure-language"
 SERVICE = "Azure AI Language"
@@ -58,7 +59,10 @@ class AzureTextAnalyticsAnalyzer:
         retry_total: int = DEFAULT_RETRY_TOTAL,
         retry_backoff_seconds: float = DEFAULT_RETRY_BACKOFF_SECONDS,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        credential: Callable[[], TokenCredential] | None = None,
     ) -> None:
+        """``credential``: the process's token credential, asked for when the client is
+        built without a key (the container passes its one managed identity)."""
         if not endpoint:
             raise ValueError("TEXT_ANALYTICS_ENDPOINT is required for SENTIMENT_PROVIDER=azure")
         self._endpoint = endpoint
@@ -67,6 +71,7 @@ class AzureTextAnalyticsAnalyzer:
         self._retry_total = retry_total
         self._retry_backoff_seconds = retry_backoff_seconds
         self._timeout_seconds = timeout_seconds
+        self._credential = credential
         self._client: TextAnalyticsClient | None = None
         self._lock = threading.Lock()
 
@@ -79,11 +84,13 @@ class AzureTextAnalyticsAnalyzer:
 
     def _build_client(self) -> TextAnalyticsClient:
         from azure.ai.textanalytics import TextAnalyticsClient
-        from azure.core.credentials import AzureKeyCredential, TokenCredential
+        from azure.core.credentials import AzureKeyCredential
 
         credential: AzureKeyCredential | TokenCredential
         if self._key:
             credential = AzureKeyCredential(self._key)
+        elif self._credential is not None:
+            credential = self._credential()
         else:
             from azure.identity import DefaultAzureCredential
 

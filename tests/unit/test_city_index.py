@@ -1,4 +1,5 @@
-"""The city index: name resolution over the committed GeoNames file, and how it is built."""
+"""The city index: name resolution over the SQLite database built from the committed GeoNames
+rows, and how both are built."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from typing import Any
 import pytest
 
 from devtools import build_city_index
-from shared.adapters import city_index
+from shared.adapters import city_index, city_index_build
 from shared.adapters.city_index import DEFAULT_CITY_INDEX_PATH, CityIndex, normalize
+from shared.adapters.city_index_build import SOURCE_PATH
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +138,7 @@ def test_suggest_is_fast(index: CityIndex) -> None:
 
 
 def _write_index(path: Path, rows: list[list[Any]]) -> Path:
-    path.write_bytes(build_city_index.encode(rows))
+    city_index_build.build(rows, path)
     return path
 
 
@@ -159,7 +161,7 @@ def test_index_loads_lazily_once_even_under_concurrent_first_use(
         return real_load(path)
 
     monkeypatch.setattr(city_index, "_load", counting_load)
-    index = CityIndex(_write_index(tmp_path / "cities.json.gz", SMALL_ROWS))
+    index = CityIndex(_write_index(tmp_path / "cities.sqlite3", SMALL_ROWS))
     assert calls == []  # constructing reads nothing
 
     results: list[list[str]] = []
@@ -179,13 +181,13 @@ def test_index_loads_lazily_once_even_under_concurrent_first_use(
 
 
 def test_a_missing_file_fails_on_first_use_not_on_construction(tmp_path: Path) -> None:
-    index = CityIndex(tmp_path / "absent.json.gz")
+    index = CityIndex(tmp_path / "absent.sqlite3")
     with pytest.raises(FileNotFoundError):
         index.search("paris")
 
 
 def test_small_index_orders_by_population_and_maps_fields(tmp_path: Path) -> None:
-    index = CityIndex(_write_index(tmp_path / "cities.json.gz", SMALL_ROWS))
+    index = CityIndex(_write_index(tmp_path / "cities.sqlite3", SMALL_ROWS))
     assert [city.id for city in index.search("springfield")] == ["2", "1"]
     assert index.search("zuerich")[0].name == "Zürich"
     assert index.search("zurich")[0].timezone == "Europe/Zurich"
@@ -222,9 +224,83 @@ def test_build_is_reproducible_and_filters_alternate_names() -> None:
 
 
 def test_committed_index_is_well_formed() -> None:
-    rows = json.loads(gzip.decompress(DEFAULT_CITY_INDEX_PATH.read_bytes()))
+    rows = json.loads(gzip.decompress(SOURCE_PATH.read_bytes()))
     assert len(rows) > 30000
     ids = [int(row[0]) for row in rows]
     assert ids == sorted(ids)
     assert all(len(row) == 9 and len(row[4]) == 2 for row in rows)
-    assert DEFAULT_CITY_INDEX_PATH.stat().st_size < 4_000_000
+    assert SOURCE_PATH.stat().st_size < 4_000_000
+
+
+# -- the database -----------------------------------------------------------------------------
+
+_FIRST_QUERY = r"""
+import gc, json, os, sys, time
+sys.path.insert(0, os.getcwd())
+from shared.adapters.city_index import CityIndex
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+index = CityIndex()
+gc.collect()
+objects, resident = len(gc.get_objects()), rss()
+found = index.search("Paris")
+suggested = index.suggest("Londn")
+gc.collect()
+print(json.dumps({"id": found[0].id, "suggested": suggested,
+                  "objects": len(gc.get_objects()) - objects, "rss": rss() - resident}))
+"""
+
+
+def test_first_query_of_a_fresh_process_does_not_read_the_dataset_into_memory() -> None:
+    """A fresh interpreter's first search and first suggestion add less than 8 MB resident
+    and fewer than 20 000 objects the garbage collector tracks. Reading the dataset (what
+    the index did before issue 21, bench/city_index_dicts.py) added 103 MB and 250 000 such
+    objects here (measured 158 objects and 1.4 MB for the SQLite index)."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", _FIRST_QUERY], cwd=DEFAULT_CITY_INDEX_PATH.parents[1],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    assert measured["id"] == "2988507"
+    assert measured["suggested"][0] == "London"
+    assert measured["objects"] < 20_000, measured
+    assert measured["rss"] < 8_000_000, measured
+
+
+def test_the_database_holds_every_committed_row_and_is_read_only(index: CityIndex) -> None:
+    rows = json.loads(gzip.decompress(SOURCE_PATH.read_bytes()))
+    assert len(index) == len(rows)
+    assert DEFAULT_CITY_INDEX_PATH.stat().st_size < 15_000_000  # issue 21's bound
+    import sqlite3
+
+    connection = index._data().connection
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        connection.execute("DELETE FROM city")
+    (mapped,) = connection.execute("PRAGMA mmap_size").fetchone()
+    assert mapped >= DEFAULT_CITY_INDEX_PATH.stat().st_size
+
+
+def test_a_database_of_another_schema_version_is_refused(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = _write_index(tmp_path / "cities.sqlite3", SMALL_ROWS)
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA user_version = 99")
+    connection.close()
+    with pytest.raises(RuntimeError, match="schema version 99"):
+        CityIndex(path).search("zurich")
+
+
+def test_ensure_rebuilds_only_when_the_rows_change(tmp_path: Path) -> None:
+    source = tmp_path / "rows.json.gz"
+    source.write_bytes(build_city_index.encode(SMALL_ROWS))
+    output = tmp_path / "cities.sqlite3"
+    assert city_index_build.ensure(source, output) is True
+    assert city_index_build.ensure(source, output) is False
+    source.write_bytes(build_city_index.encode(SMALL_ROWS[:2]))
+    assert city_index_build.ensure(source, output) is True
+    assert len(CityIndex(output)) == 2

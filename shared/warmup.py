@@ -1,0 +1,124 @@
+"""Warm a new instance in the background once its first request is answered.
+
+Importing the app loads almost nothing (cold start, issue 13): each route family loads what
+it needs on its own first request (its pydantic models, PyJWT and cryptography for a bearer
+token, the city index, the OpenAPI document's schemas). On a new instance the first request
+(the platform's or a monitor's health probe, most often) is answered first; then one daemon
+thread loads those for every other family, most used first, so that the requests that follow
+find them ready instead of paying for them (issue 21; ``python -m bench --only firstrequest``).
+
+Only imports and in-memory builds: no storage call, no network, nothing written. A step
+that fails is logged and skipped (the request that needs it will load it, and fail, as
+without the warm-up). Requests running meanwhile share what is loaded: Python's import
+lock makes a request wait for a module being imported rather than import it twice.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+from collections.abc import Callable
+
+from shared.logging import get_logger
+
+log = get_logger("app.warmup")
+
+_started = False
+_lock = threading.Lock()
+
+
+def _import(*modules: str) -> None:
+    for module in modules:
+        importlib.import_module(module)
+
+
+def _weather() -> None:
+    # A throwaway index over the same file: loads sqlite3 and brings the file's pages into
+    # the page cache the container's own index then maps; touches no process-wide state.
+    from shared.adapters.city_index import CityIndex
+    from shared.container import CITY_INDEX_PATH
+
+    index = CityIndex(CITY_INDEX_PATH)
+    index.search("Paris")
+    index.suggest("Pariss")
+    _import(
+        "shared.services.weather", "shared.adapters.table_weather",
+        "shared.adapters.table_history", "shared.adapters.blob_archive",
+        "shared.adapters.http_client", "shared.adapters.weather_openmeteo",
+        "shared.adapters.weather_simulated", "functions.models.weather",
+    )  # fmt: skip
+
+
+def _token_library() -> None:
+    import jwt  # noqa: F401 - PyJWT and cryptography: every signed-in request's first need
+
+
+def _models() -> None:
+    from shared.http import ENDPOINT_DOCS
+
+    for doc in ENDPOINT_DOCS.values():
+        doc.resolved()  # imports functions.models.<area>, pydantic and shared.models
+
+
+def _services() -> None:
+    _import(
+        "shared.services.accounts", "shared.services.jobs", "shared.services.subscriptions",
+        "shared.services.limits", "shared.adapters.table_accounts", "shared.adapters.table_jobs",
+        "shared.adapters.table_subscriptions", "shared.adapters.storage_queue",
+        "shared.passwords",
+    )  # fmt: skip
+
+
+def _realtime_sdk() -> None:
+    # Only where real time is configured, and only once the process's container exists
+    # (built by the first request): the Web PubSub SDK is not small.
+    import shared.container
+
+    built = getattr(shared.container, "_container", None)
+    if built is not None and built.realtime_configured:
+        _import("azure.messaging.webpubsubservice", "shared.adapters.realtime_webpubsub")
+
+
+def _openapi() -> None:
+    ops = importlib.import_module("functions.openapi")
+    ops.openapi_document_bytes()
+
+
+# Most used first: weather and sign-in, then the models and services of every route, then
+# the OpenAPI document (the largest, the least asked for).
+STEPS: tuple[tuple[str, Callable[[], None]], ...] = (
+    ("weather", _weather),
+    ("token library", _token_library),
+    ("models", _models),
+    ("services", _services),
+    ("realtime sdk", _realtime_sdk),
+    ("openapi document", _openapi),
+)
+
+
+def run() -> dict[str, float]:
+    """Run every step now (in this thread); milliseconds per step that succeeded."""
+    timings: dict[str, float] = {}
+    for name, step in STEPS:
+        started = time.perf_counter()
+        try:
+            step()
+        except Exception:  # a warm-up step never fails the instance
+            log.warning("warm-up step failed", extra={"step": name}, exc_info=True)
+            continue
+        timings[name] = round((time.perf_counter() - started) * 1000, 1)
+    log.info("instance warmed up", extra={"steps_ms": timings})
+    return timings
+
+
+def after_first_request() -> None:
+    """Start the warm-up thread, once per process; a no-op afterwards."""
+    global _started
+    if _started:
+        return
+    with _lock:
+        if _started:
+            return
+        _started = True
+    threading.Thread(target=run, name="warmup", daemon=True).start()
