@@ -35,11 +35,13 @@ the count slot when the status changes, and deletes of the two scheduled-time ro
 the time changes. ``l|cd`` (its key never changes) is the job's anchor: replaced with
 "must exist", so a job that was never listed fails the transaction and is healed.
 
-Counts need no read in the common case: each process owns a lane of 4 slots (picked at
-random of 8 lanes), so two processes rarely write the same slot; a process keeps the last
-counts and ETag of the slots it wrote and inserts a slot it has not seen (a new owner
-needs no read). A stale ETag (another process wrote the slot) costs one failed
-transaction and one read. The summary is one range query of ``m|ready`` and the slots.
+Counts need no read in the common case: each process writes a lane of 4 slots (one of 8
+lanes, at random), one write per slot at a time (a fifth concurrent write of one owner
+waits for a slot of the lane), so two processes rarely write the same slot; a process
+keeps the last counts and ETag of the slots it wrote and inserts a slot it has not seen
+(a new owner needs no read). A stale ETag (another process wrote the slot) costs one
+failed transaction and one read, and moves the process to another lane. The summary is
+one range query of ``m|ready`` and the slots.
 
 A job row without a matching ``ix`` (written by an older version, or by hand) is not
 trusted: its next write reads the ``l|cd`` anchor first. The design before this one
@@ -56,6 +58,7 @@ import contextlib
 import random
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -89,6 +92,7 @@ _ATTEMPTS = 8
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 JOBS_PER_BATCH = 20  # a first build: 4 operations per job, 80 of a transaction's 100
 _SUSPECTS_MAX = 10_000
+_LANE_WAIT = 5.0  # seconds a write waits for a slot of its lane before taking any other
 
 
 class JobListsBusy(RuntimeError):
@@ -188,6 +192,7 @@ class JobIndex:
         self._to_json = to_json
         self._from_json = from_json
         self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._lane = random.randrange(SLOTS // LANE) * LANE
         # (owner, slot) -> (counts, ETag or None when known absent); missing: not seen yet
         self._counters: dict[tuple[str, int], tuple[dict[str, int], str | None]] = {}
@@ -279,24 +284,35 @@ class JobIndex:
         raise JobListsBusy("job lists kept changing")
 
     def _take_slot(self, owner: str, previous: int | None) -> int:
-        """A count slot no other write of this process uses now: this process's lane
-        first (other processes rarely use it), any free one after a conflict."""
-        with self._lock:
+        """A count slot of this process's lane that no other write of this process uses
+        now (waiting a little for one). After a conflict on ``previous`` (another process
+        wrote it) the process moves to another lane, so two processes part ways."""
+        with self._cond:
             if previous is not None:
                 self._busy.discard((owner, previous))
-            lane = [self._lane + n for n in range(LANE)]
-            free = [n for n in lane if (owner, n) not in self._busy and n != previous]
-            if free and previous is None:
-                slot = free[0]
-            else:
-                spare = [n for n in range(SLOTS) if (owner, n) not in self._busy and n != previous]
-                slot = random.choice(spare or list(range(SLOTS)))
+                self._cond.notify_all()
+                lanes = [n for n in range(0, SLOTS, LANE) if n != self._lane]
+                self._lane = random.choice(lanes)
+            deadline = time.monotonic() + _LANE_WAIT
+            while True:
+                lane = [self._lane + n for n in range(LANE)]
+                free = [n for n in lane if (owner, n) not in self._busy]
+                if free:
+                    slot = free[0]
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:  # busier than a lane: any free slot will do
+                    spare = [n for n in range(SLOTS) if (owner, n) not in self._busy]
+                    slot = random.choice(spare or list(range(SLOTS)))
+                    break
+                self._cond.wait(remaining)
             self._busy.add((owner, slot))
             return slot
 
     def _release_slot(self, owner: str, slot: int) -> None:
-        with self._lock:
+        with self._cond:
             self._busy.discard((owner, slot))
+            self._cond.notify_all()
 
     def rows(self, job: Job) -> dict[str, dict[str, Any]]:
         """``job``'s list rows, by RowKey."""

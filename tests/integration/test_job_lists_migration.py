@@ -170,7 +170,7 @@ def test_repair_and_backfill_commands_migrate_every_owner(
     assert line["old_rows_deleted"] == 4 * 17 + 2
     assert rows_of(c, second.owner.user_id, "x|", "y}") != []  # not asked for
     # An open-list copy of the design before (table ``openjobs``), of a job still open.
-    open_job = c.jobs.get(second.owner.user_id, second.ids[7]).value  # type: ignore[union-attr]
+    open_job = c.jobs.get(second.owner.user_id, second.ids[4]).value  # type: ignore[union-attr]
     key = f"{_inv(open_job.created_at)}|{open_job.id}"
     copy = {"owner_id": open_job.owner_id, "data": job_to_json(open_job)}
     c.jobs._open.upsert_entity({"PartitionKey": "open", "RowKey": key, **copy})
