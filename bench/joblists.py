@@ -141,11 +141,12 @@ def _joblists_at(values: dict[str, str], size: int, count: int) -> dict[str, Any
             }
             for label, query in queries.items():
 
-                def page(query: str = query) -> None:
+                def page(query: str = query, rare: bool = "rare" in label) -> None:
                     response = session.get(base + query, headers=headers, timeout=60)
                     response.raise_for_status()
-                    expected = min(20, size // RARE) if "rare" in query else 20
-                    assert len(response.json()["items"]) == expected
+                    expected = min(20, size // RARE) if rare else 20
+                    got = len(response.json()["items"])
+                    assert got == expected, (query, got, expected)
 
                 figures[label] = _paired(page, point, count)
 

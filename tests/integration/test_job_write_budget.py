@@ -11,6 +11,7 @@ handler that returned. Before issue 17 the same life cost 73 entities in 9 calls
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 
@@ -91,3 +92,19 @@ def test_the_sweep_deletes_the_dispatch_rows_of_started_jobs_in_batches(
     assert len(calls) <= 4, describe(calls)
     assert sum(x.entities_written for x in calls) == 5
     assert c.jobs.overdue(clock.now()) == []
+
+
+def test_a_job_leaves_the_open_list_when_its_time_comes_without_a_write(
+    app: tuple[CountingContainer, FakeClock, Azurite],
+) -> None:
+    c, clock, _storage = app
+    owner, other = Principal("open-owner", "o@example.com"), "someone-else"
+    later = c.job_service.create(owner, name="later", description="", kind="text.sentiment",
+                                 params={"texts": ["x"]}, scheduled_time=clock.now()
+                                 + timedelta(minutes=10))  # fmt: skip
+    now = c.job_service.create(owner, name="now", description="", kind="text.sentiment",
+                               params={"texts": ["x"]}, scheduled_time=None)  # fmt: skip
+    assert {j.id for j in c.jobs.list_open(other, 10, None)[0]} == {later.id, now.id}
+    clock.advance(1)  # the due job is started (or about to be): no longer offered
+    assert [j.id for j in c.jobs.list_open(other, 10, None)[0]] == [later.id]
+    assert c.jobs.list_open(owner.user_id, 10, None)[0] == []  # never one's own

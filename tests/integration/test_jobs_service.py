@@ -507,7 +507,8 @@ def test_bids_and_concurrent_accepts(
     c: QueueCapturingContainer, clock: FakeClock, calls: Calls
 ) -> None:
     owner, alice, bob, eve = person(), person(), person(), person()
-    job = new_job(c, owner)
+    # Ahead: the open list offers jobs whose time has not come (issue 17).
+    job = new_job(c, owner, scheduled_time=clock.now() + timedelta(hours=1))
     with pytest.raises(OwnJob):
         c.job_service.place_bid(owner, job.id, bid_input())
     with pytest.raises(ValidationFailed):
