@@ -356,7 +356,7 @@ class Container:
         from shared.adapters.table_jobs import TableJobRepository
 
         names = ("jobs", "openjobs", "assignedjobs", "duejobs", "jobdispatch")
-        return TableJobRepository({name: self.table(name) for name in names})
+        return TableJobRepository({name: self.table(name) for name in names}, self.clock)
 
     @cached_property
     def job_outputs(self) -> BlobJobOutputs:

@@ -324,11 +324,12 @@ class JobRepository(Protocol):
 
     def watch(self, job: Job) -> None:
         """Record that ``job``'s current dispatch must have started by its time plus
-        ``DISPATCH_GRACE`` (written before the job, so no pending job goes unwatched)."""
+        ``DISPATCH_GRACE`` (written before the job, so no pending job goes unwatched); the
+        same row is the job's entry in the open list."""
         ...
 
     def unwatch(self, job: Job) -> None:
-        """Forget the watch of ``job``'s current dispatch (it started); absent is fine."""
+        """Delete the dispatch row of ``job``'s current dispatch (its write failed)."""
         ...
 
     def overdue(self, now: datetime, limit: int = 500) -> list[dict[str, Any]]:
@@ -339,6 +340,15 @@ class JobRepository(Protocol):
     def recheck_later(self, row_key: str, when: datetime) -> None: ...
 
     def drop_watch(self, row_key: str) -> None: ...
+
+    def drop_watches(self, row_keys: list[str]) -> None:
+        """Delete dispatch rows, many to a storage call."""
+        ...
+
+    def still_pending(self, owner_id: str, entries: list[dict[str, Any]]) -> set[str]:
+        """The RowKeys of ``entries`` (dispatch rows of one owner) whose job is still
+        pending with that dispatch."""
+        ...
 
 
 class BidRepository(Protocol):

@@ -1,56 +1,71 @@
-"""Keyed lists and counters of one owner's jobs, in the owner's own partition of ``jobs``.
+"""Own job lists and status counts, in the owner's own partition of ``jobs`` (issue 17).
 
-Why here: a job's row, its index rows and its counter change are written by ONE
-entity-group transaction (same table, same partition), so a list can never disagree with
-the job it shows, and there is no crash window between a job write and its index write.
+Why here: a job's row, its list rows and its count change are written by ONE
+entity-group transaction (same table, same partition), so a list never disagrees with
+the job it shows and there is no crash window between a job and its lists.
 
-Rows of partition ``{owner id}`` in table ``jobs`` (job ids begin with 13 digits, so every
-row below sorts after every job row; a scan of job rows is ``RowKey lt 'x'``)::
+Rows of partition ``{owner id}`` in table ``jobs`` (job ids begin with 13 digits, so the
+job rows are exactly ``RowKey lt ':'``; every other row sorts after them)::
 
-    {job id}                              the job (table_jobs.py), unchanged
-    x|j|{job id}                          anchor: the state the job is indexed (and counted)
-                                          under: ``ix_status``, ``ix_sched`` (ms); one per job
-    x|{filter}|{order}|{time}|{id key}    index row, ``d`` = the job as JSON (without result)
-    y|c{n}                                counter shard n (0..SHARDS-1): a share of the count
-                                          per status (``n_pending``, ...); the sum is exact
-    y|m                                   ``ready``: every job row of the owner is indexed
+    {job id}                      the job (table_jobs.py) plus ``ix`` = ``{status}|{sched ms}``:
+                                  the state its list rows and count are under, written only
+                                  together with them (a row written without them lacks it)
+    l|cd|{inv created}|{inv id}   list row, newest first             (``status``, ``kind``,
+    l|ta|{sched}|{id}             list row, scheduled_time ascending  ``ts`` = sched ms, ``d``
+    l|td|{inv sched}|{inv id}     list row, scheduled_time descending = the job as JSON
+                                                                      without its result)
+    m|ready                       every job row of the owner is listed and counted
+    n|{slot}                      a share of the count per status (``n_pending``, ...), slots
+                                  00..31; the sum over the slots is exact
 
-``filter``: ``a`` (all), ``s.{status}``, ``k.{kind}``, ``q.{status}.{kind}``; ``order``:
-``ca``/``cd`` (created_at ascending/descending), ``ta``/``td`` (scheduled_time); ``time`` is
-milliseconds, 15 digits, inverted (10^15-1-ms) for descending orders; ``id key`` is the id's
-29 time-and-random characters (inverted digit by digit for descending orders, so ties break
-in the same direction). Every sort and filter of GET /jobs is one range query of ``limit+1``
-rows; the cursor is the last RowKey returned (base64), checked to belong to that range.
-The summary is one range query of ``y|`` (SHARDS+1 rows).
+Lists: ``sort=created_at`` reads the job rows themselves (job ids sort by creation time);
+the three other sorts read their list rows. ``status`` and ``kind`` are server-side
+filters on the ``status``/``kind`` columns of the same range: every GET /jobs is ONE range
+query that stops at ``limit + 1`` matching rows. Filters are not materialised: a row per
+filter value and order (the previous design: 16 rows per job, each rewritten on every
+transition) made a job's life cost 73 entities. The price is that a filter scans past the
+rows it does not match (see docs/pending/issue-17.md for the figures). ``time`` is
+milliseconds, 15 digits, inverted (10^15-1-ms) for descending orders; ``id`` is the id's 29
+time-and-random characters (inverted digit by digit for descending orders). The cursor is
+the last RowKey returned (base64), checked to belong to that order.
 
-Writes (one transaction each, up to 1 + 1 + 12 + 16 + 1 = 31 operations):
-- the job row (insert, or replace guarded by its ETag: the job's version, as before);
-- the anchor (insert; or replace: the happy path assumes the job is indexed under the
-  state it was read in, and deletes that state's rows that the new state does not have; a
-  missing row makes the transaction fail (404) and the write is planned again from the
-  anchor as stored, which is also how a job row written without its index heals);
-- the 16 index rows (replace), deletes of the old ones whose key changed;
-- a counter shard, only when the status changes: -1 for the old status and +1 for the new
-  one, guarded by the shard's ETag. Any shard will do (only the sum means something), so
-  concurrent writers of one owner take different shards (in one process: never the same
-  one at once) instead of queueing on one row. The last counts and ETag of each shard are
-  cached in the process, so a transition costs no read; a stale cache costs one failed
-  transaction, one read, and the next try goes to another shard.
+Writes: create = one transaction of 5 entities (the job, 3 list rows, 1 count slot);
+a transition = the job, its 3 list rows (replaced: they show every field the list does),
+the count slot when the status changes, and deletes of the two scheduled-time rows when
+the time changes. ``l|cd`` (its key never changes) is the job's anchor: replaced with
+"must exist", so a job that was never listed fails the transaction and is healed.
+
+Counts need no read in the common case: each process writes a lane of 4 slots (one of 8
+lanes, at random), one write per slot at a time (a fifth concurrent write of one owner
+waits for a slot of the lane), so two processes rarely write the same slot; a process
+keeps the last counts and ETag of the slots it wrote and inserts a slot it has not seen
+(a new owner needs no read). A stale ETag (another process wrote the slot) costs one
+failed transaction and one read, and moves the process to another lane. The summary is
+one range query of ``m|ready`` and the slots.
+
+A job row without a matching ``ix`` (written by an older version, or by hand) is not
+trusted: its next write reads the ``l|cd`` anchor first. The design before this one
+(``x|`` and ``y|`` rows, issue 14) is migrated by ``repair``: run for an owner on the
+first list or summary without ``m|ready``, or ahead of time by
+``python -m devtools.job_index backfill``.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import random
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters.table_codec import decode_cursor, encode_cursor, etag_of
-from shared.domain.errors import ConcurrencyConflict
+from shared.adapters.table_codec import encode_cursor, etag_of
+from shared.domain.errors import ConcurrencyConflict, FieldError, ValidationFailed
 from shared.domain.jobs import STATUSES, Job, JobNotStorable
 from shared.logging import get_logger
 from shared.ports import Versioned
@@ -60,19 +75,28 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-SHARDS = 16
-JOB_ROWS_END = "x"  # job rows sort before this; index rows and counters from here on
-ANCHOR = "x|j|"
-COUNTERS = "y|"
-META = "y|m"
-ORDERS = {"created_at": "ca", "-created_at": "cd", "scheduled_time": "ta", "-scheduled_time": "td"}
+SLOTS = 32
+LANE = 4  # slots of one process (a lane); concurrent writers of one owner take one each
+JOB_ROWS_END = ":"  # job ids begin with a digit: every job row sorts before ':'
+LISTS = "l|"
+READY = "m|ready"
+COUNTERS = "n|"
+OLD_ROWS = ("x|", "y}")  # the rows of the design before (issue 14): anchors, 16 copies, shards
+ORDERS = {"-created_at": "cd", "scheduled_time": "ta", "-scheduled_time": "td"}
 _TIME_SPAN = 10**15
 _HEX = "0123456789abcdef"
 _INVERT = str.maketrans(_HEX, _HEX[::-1])
 _SAFE = re.compile(r"[A-Za-z0-9._-]{1,100}")
+_JOB_KEY = re.compile(r"[0-9]{13}[0-9a-f]{16}-[A-Za-z0-9_-]{1,100}")
 _ATTEMPTS = 8
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-JOBS_PER_BATCH = 5  # 17 operations each (anchor and 16 rows): 85 of a transaction's 100
+JOBS_PER_BATCH = 20  # a first build: 4 operations per job, 80 of a transaction's 100
+_SUSPECTS_MAX = 10_000
+_LANE_WAIT = 5.0  # seconds a write waits for a slot of its lane before taking any other
+
+
+class JobListsBusy(RuntimeError):
+    """Eight writes in a row failed on the lists or counts, not on the job itself."""
 
 
 def _ms(moment: datetime) -> int:
@@ -85,7 +109,7 @@ def _column(status: str) -> str:
 
 @dataclass(frozen=True)
 class State:
-    """What a job's index rows and counter depend on (kind and created never change)."""
+    """What a job's list keys and count depend on (kind and created never change)."""
 
     status: str
     sched: int  # ms
@@ -94,35 +118,72 @@ class State:
     def of(job: Job) -> State:
         return State(job.status, _ms(job.scheduled_time))
 
+    @property
+    def tag(self) -> str:
+        return f"{self.status}|{self.sched}"
 
-def index_keys(job: Job, state: State) -> set[str]:
-    """The RowKeys of ``job``'s index rows when it is in ``state``."""
-    filters = ("a", f"s.{state.status}", f"k.{job.kind}", f"q.{state.status}.{job.kind}")
+
+def ix_of(job: Job) -> str:
+    """The ``ix`` column of the job row written together with its list rows."""
+    return State.of(job).tag
+
+
+def list_keys(job: Job, sched: int) -> dict[str, str]:
+    """The RowKeys of ``job``'s list rows when its scheduled time is ``sched`` (ms)."""
     stem = job.id[:29]
     created = _ms(job.created_at)
-    keys = set()
-    for f in filters:
-        for order, moment in (("c", created), ("t", state.sched)):
-            keys.add(f"x|{f}|{order}a|{moment:015d}|{stem}")
-            inverted = _TIME_SPAN - 1 - moment
-            keys.add(f"x|{f}|{order}d|{inverted:015d}|{stem.translate(_INVERT)}")
-    return keys
+    back = stem.translate(_INVERT)
+    return {
+        "cd": f"l|cd|{_TIME_SPAN - 1 - created:015d}|{back}",
+        "ta": f"l|ta|{sched:015d}|{stem}",
+        "td": f"l|td|{_TIME_SPAN - 1 - sched:015d}|{back}",
+    }
 
 
-def range_prefix(status: str | None, kind: str | None, sort: str) -> str:
-    if status and kind:
-        f = f"q.{status}.{kind}"
-    elif status:
-        f = f"s.{status}"
-    elif kind:
-        f = f"k.{kind}"
-    else:
-        f = "a"
-    return f"x|{f}|{ORDERS[sort]}|"
+def anchor_key(job: Job) -> str:
+    return list_keys(job, 0)["cd"]
+
+
+def _job_id_of(row_key: str, owner: str) -> str | None:
+    """The job a list row belongs to (its id key, inverted back for descending orders)."""
+    parts = row_key.split("|")
+    if len(parts) != 4 or len(parts[3]) != 29 or parts[1] not in ("cd", "ta", "td"):
+        return None
+    stem = parts[3].translate(_INVERT) if parts[1].endswith("d") else parts[3]
+    return f"{stem}-{owner}"
+
+
+def _bad_cursor() -> ValidationFailed:
+    return ValidationFailed(
+        "The cursor is not valid", errors=[FieldError("cursor", "not a cursor of this list")]
+    )
+
+
+def decode_list_cursor(cursor: str | None, sort: str, owner: str) -> str | None:
+    """The RowKey a cursor of ``sort`` stands for; 400 for anything else. A cursor of the
+    design before (``x|{filter}|{order}|{time}|{id}``) is read as the same position."""
+    if not cursor:
+        return None
+    try:
+        value = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise _bad_cursor() from None
+    order = ORDERS.get(sort, "ca")
+    parts = value.split("|")
+    if value.startswith("x|") and len(parts) == 5 and len(parts[4]) == 29:
+        if parts[2] != order:
+            raise _bad_cursor()
+        value = f"{parts[4]}-{owner}" if order == "ca" else f"l|{order}|{parts[3]}|{parts[4]}"
+    if order == "ca":
+        if not _JOB_KEY.fullmatch(value):
+            raise _bad_cursor()
+    elif not value.startswith(f"l|{order}|") or not value.isprintable():
+        raise _bad_cursor()
+    return value
 
 
 class JobIndex:
-    """The index rows, anchors and counters of ``jobs``; see the module docstring."""
+    """The list rows and count slots of ``jobs``; see the module docstring."""
 
     def __init__(
         self, table: TableClient, to_json: Callable[[Job], str], from_json: Callable[[str], Job]
@@ -131,63 +192,71 @@ class JobIndex:
         self._to_json = to_json
         self._from_json = from_json
         self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._lane = random.randrange(SLOTS // LANE) * LANE
+        # (owner, slot) -> (counts, ETag or None when known absent); missing: not seen yet
         self._counters: dict[tuple[str, int], tuple[dict[str, int], str | None]] = {}
+        self._busy: set[tuple[str, int]] = set()
         self._ready: set[str] = set()
-        self._busy: set[tuple[str, int]] = set()  # counter shards being written now
+        self._suspects: dict[str, None] = {}  # ETags of job rows whose lists may differ
+
+    # -- trust ---------------------------------------------------------------------
+
+    def note(self, entity: Any, job: Job) -> None:
+        """A job row as read: remember its version if it was not written with its lists."""
+        if entity.get("ix") != ix_of(job):
+            self.suspect(etag_of(entity))
+
+    def suspect(self, etag: str) -> None:
+        with self._lock:
+            if len(self._suspects) > _SUSPECTS_MAX:
+                self._suspects.clear()  # forgetting only costs a heal that is not needed
+            self._suspects[etag] = None
+
+    def trusted(self, etag: str) -> bool:
+        with self._lock:
+            return etag not in self._suspects
 
     # -- writes ----------------------------------------------------------------------
 
     def create(self, entity: dict[str, Any], job: Job) -> str:
-        """Insert the job row with its index rows and count (ConcurrencyConflict if taken)."""
-        self._mark_new_owner_ready(job.owner_id)
-        return self._write(("create", entity), job, None)
-
-    def _mark_new_owner_ready(self, owner: str) -> None:
-        """An owner without any job row has nothing to build: mark it ready now, so that
-        its first list does not scan (once per owner and process: a read, and for a new
-        owner a query of one row and a write)."""
-        with self._lock:
-            if owner in self._ready:
-                return
-        meta = self._get(owner, META)
-        if meta is None or not meta.get("ready"):
-            rows = self._table.query_entities(
-                "PartitionKey eq @pk and RowKey lt @end", parameters={"pk": owner,
-                "end": JOB_ROWS_END}, select=["RowKey"], results_per_page=1,
-            )  # fmt: skip
-            if next(iter(rows), None) is not None:
-                return  # jobs of an earlier version: the first list builds their index
-            self._table.upsert_entity({"PartitionKey": owner, "RowKey": META, "ready": True})
-        self._mark_ready(owner)
+        """Insert the job row with its list rows and count (ConcurrencyConflict if taken)."""
+        return self._write(("create", {**entity, "ix": ix_of(job)}), job, None)
 
     def save(self, entity: dict[str, Any], job: Job, previous: Versioned[Job]) -> str:
-        """Replace the job row if still at ``previous.etag``, with its index and count."""
+        """Replace the job row if still at ``previous.etag``, with its lists and count."""
         from azure.core import MatchConditions
         from azure.data.tables import UpdateMode
 
-        job_op = ("update", entity, {"mode": UpdateMode.REPLACE, "etag": previous.etag,
-                                     "match_condition": MatchConditions.IfNotModified})  # fmt: skip
+        job_op = ("update", {**entity, "ix": ix_of(job)},
+                  {"mode": UpdateMode.REPLACE, "etag": previous.etag,
+                   "match_condition": MatchConditions.IfNotModified})  # fmt: skip
         return self._write(job_op, job, previous)
 
     def _write(self, job_op: tuple[Any, ...], job: Job, previous: Versioned[Job] | None) -> str:
         from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-        # First plan: the job is indexed under the state it was read in (or is new).
-        indexed: tuple[State, str | None] | None = (
-            (State.of(previous.value), None) if previous is not None else None
-        )
-        missing = False  # a row of the anchor's own state was missing last time
-        shard = self._take_shard(job.owner_id, None)
+        owner = job.owner_id
+        # Where the job's lists and count are: as the job row read says (it was written
+        # with them), or, for a row that was not, as its anchor says.
+        anchor: tuple[State, str | None] | None = None
+        known = previous is None
+        if previous is not None and self.trusted(previous.etag):
+            anchor, known = (State.of(previous.value), None), True
+        if not known:
+            anchor = self._read_anchor(job)
+        missing = False  # a scheduled-time row the anchor promised was gone last time
+        slot = self._take_slot(owner, None)
         try:
             for _ in range(_ATTEMPTS):
-                if missing and indexed is not None:
+                if missing and anchor is not None and anchor[0].sched != _ms(job.scheduled_time):
                     # Rows the anchor says exist do not (deleted by hand?): delete the rest
                     # of them one by one, then write without those deletes.
-                    for key in index_keys(job, indexed[0]) - index_keys(job, State.of(job)):
+                    old = list_keys(job, anchor[0].sched)
+                    for order in ("ta", "td"):
                         with contextlib.suppress(ResourceNotFoundError):
-                            self._table.delete_entity(job.owner_id, key)
-                plan = self._plan(job_op, job, indexed, shard, deletes=not missing)
-                ops, counter_at, after = plan
+                            self._table.delete_entity(owner, old[order])
+                ops, counter_at, after = self._plan(job_op, job, anchor, slot, deletes=not missing)
                 try:
                     results = self._table.submit_transaction(ops)
                 except HttpResponseError as exc:
@@ -197,81 +266,106 @@ class JobIndex:
                         # PropertyValueTooLarge, EntityTooLarge, RequestBodyTooLarge: the job
                         # as it is cannot be stored, however often it is tried.
                         raise JobNotStorable(f"{exc.status_code} {exc.reason}") from exc
-                    # The job is as read: the anchor, an index row or the counter was not.
-                    read_before = indexed is not None and indexed[1] is not None
+                    # The job is as read: its anchor, a list row or the count slot was not.
+                    read_before = anchor is not None and anchor[1] is not None
                     missing = read_before and getattr(exc, "status_code", None) == 404
-                    indexed = self._read_anchor(job)
+                    anchor = self._read_anchor(job)
                     if counter_at is not None:
-                        self._read_counter(job.owner_id, shard)
-                        shard = self._take_shard(job.owner_id, shard)  # try another one
+                        self._read_counter(owner, slot)
+                        slot = self._take_slot(owner, slot)  # and try another slot
                     continue
                 if counter_at is not None:
-                    self._remember(job.owner_id, shard, after, etag_of(results[counter_at]))
+                    self._remember(owner, slot, after, etag_of(results[counter_at]))
                 return etag_of(results[0])
         finally:
-            self._release_shard(job.owner_id, shard)
-        raise ConcurrencyConflict("job index kept changing")
+            self._release_slot(owner, slot)
+        # Not a ConcurrencyConflict: the job did not change, so no caller may take this
+        # for a lost race (a worker would drop its result); the caller's retry takes it.
+        raise JobListsBusy("job lists kept changing")
 
-    def _take_shard(self, owner: str, previous: int | None) -> int:
-        """A counter shard no other write of this process is using now, at random."""
-        with self._lock:
+    def _take_slot(self, owner: str, previous: int | None) -> int:
+        """A count slot of this process's lane that no other write of this process uses
+        now (waiting a little for one). After a conflict on ``previous`` (another process
+        wrote it) the process moves to another lane, so two processes part ways."""
+        with self._cond:
             if previous is not None:
                 self._busy.discard((owner, previous))
-            free = [n for n in range(SHARDS) if (owner, n) not in self._busy and n != previous]
-            shard = random.choice(free or list(range(SHARDS)))
-            self._busy.add((owner, shard))
-            return shard
+                self._cond.notify_all()
+                lanes = [n for n in range(0, SLOTS, LANE) if n != self._lane]
+                self._lane = random.choice(lanes)
+            deadline = time.monotonic() + _LANE_WAIT
+            while True:
+                lane = [self._lane + n for n in range(LANE)]
+                free = [n for n in lane if (owner, n) not in self._busy]
+                if free:
+                    slot = free[0]
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:  # busier than a lane: any free slot will do
+                    spare = [n for n in range(SLOTS) if (owner, n) not in self._busy]
+                    slot = random.choice(spare or list(range(SLOTS)))
+                    break
+                self._cond.wait(remaining)
+            self._busy.add((owner, slot))
+            return slot
 
-    def _release_shard(self, owner: str, shard: int) -> None:
-        with self._lock:
-            self._busy.discard((owner, shard))
+    def _release_slot(self, owner: str, slot: int) -> None:
+        with self._cond:
+            self._busy.discard((owner, slot))
+            self._cond.notify_all()
+
+    def rows(self, job: Job) -> dict[str, dict[str, Any]]:
+        """``job``'s list rows, by RowKey."""
+        data = self._to_json(replace(job, result=None))
+        sched = _ms(job.scheduled_time)
+        return {
+            key: {"PartitionKey": job.owner_id, "RowKey": key, "status": job.status,
+                  "kind": job.kind, "ts": str(sched), "d": data}
+            for key in list_keys(job, sched).values()
+        }  # fmt: skip
 
     def _plan(
-        self, job_op: tuple[Any, ...], job: Job, indexed: tuple[State, str | None] | None,
-        shard: int, *, deletes: bool = True,
+        self, job_op: tuple[Any, ...], job: Job, anchor: tuple[State, str | None] | None,
+        slot: int, *, deletes: bool = True,
     ) -> tuple[list[Any], int | None, dict[str, int]]:  # fmt: skip
-        """The operations of one transaction, the position of the counter update and the
-        counts it writes."""
+        """The operations of one transaction, the position of the count update and the
+        counts it writes. ``anchor``: the state the job is listed under and the anchor's
+        ETag (None: replace it if it exists), or None for a job not listed at all."""
         from azure.core import MatchConditions
         from azure.data.tables import UpdateMode
 
         new = State.of(job)
         ops: list[Any] = [job_op]
-        old_keys: set[str] = set()
-        if indexed is None:
-            ops.append(("create", _anchor(job, new)))
+        rows = self.rows(job)
+        key = anchor_key(job)
+        if anchor is None:
+            ops.append(("create", rows.pop(key)))
         else:
-            state, etag = indexed
+            state, etag = anchor
             condition = MatchConditions.IfNotModified if etag else MatchConditions.Unconditionally
-            ops.append(("update", _anchor(job, new), {"mode": UpdateMode.REPLACE, "etag": etag,
-                                                      "match_condition": condition}))  # fmt: skip
-            old_keys = index_keys(job, state) if deletes else set()
-        new_keys = index_keys(job, new)
-        for key in sorted(old_keys - new_keys):
-            ops.append(("delete", {"PartitionKey": job.owner_id, "RowKey": key}))
-        ops.extend(self._upserts(job, new_keys))
-        if indexed is not None and indexed[0].status == new.status:
+            ops.append(("update", rows.pop(key), {"mode": UpdateMode.REPLACE, "etag": etag,
+                                                  "match_condition": condition}))  # fmt: skip
+            if deletes and state.sched != new.sched:
+                old = list_keys(job, state.sched)
+                ops.extend(("delete", {"PartitionKey": job.owner_id, "RowKey": old[o]})
+                           for o in ("ta", "td"))  # fmt: skip
+        ops.extend(("upsert", row, {"mode": UpdateMode.REPLACE}) for row in rows.values())
+        if anchor is not None and anchor[0].status == new.status:
             return ops, None, {}
-        counts, etag = self._counter(job.owner_id, shard)
+        found = self._counter(job.owner_id, slot)
+        counts, etag = found if found is not None else ({}, None)
         after = dict(counts)
-        if indexed is not None:
-            after[indexed[0].status] = after.get(indexed[0].status, 0) - 1
+        if anchor is not None:
+            after[anchor[0].status] = after.get(anchor[0].status, 0) - 1
         after[new.status] = after.get(new.status, 0) + 1
-        row = {"PartitionKey": job.owner_id, "RowKey": f"y|c{shard}",
+        row = {"PartitionKey": job.owner_id, "RowKey": f"{COUNTERS}{slot:02d}",
                **{_column(s): after.get(s, 0) for s in STATUSES}}  # fmt: skip
         if etag is None:
-            ops.append(("create", row))
+            ops.append(("create", row))  # a slot not seen (or seen absent): insert-if-absent
         else:
             guard = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
             ops.append(("update", row, {"mode": UpdateMode.REPLACE, **guard}))
         return ops, len(ops) - 1, after
-
-    def _upserts(self, job: Job, keys: set[str]) -> list[Any]:
-        from azure.data.tables import UpdateMode
-
-        data = self._to_json(replace(job, result=None))
-        return [("upsert", {"PartitionKey": job.owner_id, "RowKey": key, "d": data},
-                 {"mode": UpdateMode.REPLACE}) for key in sorted(keys)]  # fmt: skip
 
     def _job_moved(self, job: Job, previous: Versioned[Job] | None) -> bool:
         """Whether the job row is no longer the one this write was guarded by."""
@@ -284,37 +378,30 @@ class JobIndex:
         return previous is None or etag_of(stored) != previous.etag
 
     def _read_anchor(self, job: Job) -> tuple[State, str | None] | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            row = self._table.get_entity(job.owner_id, ANCHOR + job.id)
-        except ResourceNotFoundError:
+        row = self._get(job.owner_id, anchor_key(job))
+        if row is None:
             return None
-        return _state(row), etag_of(row)
+        return State(str(row["status"]), int(row["ts"])), etag_of(row)
 
-    # -- counters ----------------------------------------------------------------------
+    # -- counts ------------------------------------------------------------------------
 
-    def _counter(self, owner: str, shard: int) -> tuple[dict[str, int], str | None]:
+    def _counter(self, owner: str, slot: int) -> tuple[dict[str, int], str | None] | None:
         with self._lock:
-            cached = self._counters.get((owner, shard))
-        return cached if cached is not None else self._read_counter(owner, shard)
+            return self._counters.get((owner, slot))
 
-    def _read_counter(self, owner: str, shard: int) -> tuple[dict[str, int], str | None]:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            row = self._table.get_entity(owner, f"y|c{shard}")
-        except ResourceNotFoundError:
-            return self._remember(owner, shard, {}, None)
-        return self._remember(owner, shard, _row_counts(row), etag_of(row))
+    def _read_counter(self, owner: str, slot: int) -> tuple[dict[str, int], str | None]:
+        row = self._get(owner, f"{COUNTERS}{slot:02d}")
+        if row is None:
+            return self._remember(owner, slot, {}, None)
+        return self._remember(owner, slot, _row_counts(row), etag_of(row))
 
     def _remember(
-        self, owner: str, shard: int, counts: dict[str, int], etag: str | None
+        self, owner: str, slot: int, counts: dict[str, int], etag: str | None
     ) -> tuple[dict[str, int], str | None]:
         with self._lock:
             if len(self._counters) > 100_000:
                 self._counters.clear()
-            self._counters[(owner, shard)] = (counts, etag)
+            self._counters[(owner, slot)] = (counts, etag)
         return counts, etag
 
     # -- reads -------------------------------------------------------------------------
@@ -323,55 +410,56 @@ class JobIndex:
         self, owner: str, *, status: str | None, kind: str | None, sort: str, limit: int,
         cursor: str | None,
     ) -> tuple[list[Job], str | None]:  # fmt: skip
-        """One range query of ``limit + 1`` index rows."""
-        prefix = range_prefix(status, kind, sort)
-        after = decode_cursor(cursor, prefix)
+        """One range query that stops at ``limit + 1`` matching rows."""
+        after = decode_list_cursor(cursor, sort, owner)
         if kind is not None and not _SAFE.fullmatch(kind):
             return [], None  # no job has such a kind
         self.ensure_ready(owner)
+        if sort in ORDERS:
+            start, end, column = f"l|{ORDERS[sort]}|", f"l|{ORDERS[sort]}|~", "d"
+        else:
+            start, end, column = "", JOB_ROWS_END, "data"  # the job rows themselves
+        query = "PartitionKey eq @pk and RowKey gt @start and RowKey lt @end"
+        parameters: dict[str, Any] = {"pk": owner, "start": after or start, "end": end}
+        if status is not None:
+            query += " and status eq @status"
+            parameters["status"] = status
+        if kind is not None:
+            query += " and kind eq @kind"
+            parameters["kind"] = kind
         rows: list[Any] = []
         for row in self._table.query_entities(
-            "PartitionKey eq @pk and RowKey gt @start and RowKey lt @end",
-            parameters={"pk": owner, "start": after or prefix, "end": prefix + "~"},
-            select=["RowKey", "d"], results_per_page=min(limit + 1, 1000),
+            query, parameters=parameters, select=["RowKey", column],
+            results_per_page=min(limit + 1, 1000),
         ):  # fmt: skip
             rows.append(row)
             if len(rows) > limit:
                 break
         page = rows[:limit]
         next_cursor = encode_cursor(page[-1]["RowKey"]) if len(rows) > limit else None
-        return [self._from_json(r["d"]) for r in page], next_cursor
+        return [self._from_json(r[column]) for r in page], next_cursor
 
     def counts(self, owner: str) -> dict[str, int]:
-        """One range query of the counter shards (and the ready mark)."""
+        """One range query of the ready mark and the count slots."""
         for _ in range(2):
-            rows = list(self._table.query_entities(
-                "PartitionKey eq @pk and RowKey ge @start and RowKey lt @end",
-                parameters={"pk": owner, "start": COUNTERS, "end": "y}"},
-            ))  # fmt: skip
-            if any(r["RowKey"] == META and r.get("ready") for r in rows):
+            rows = list(self._scan(owner, READY, COUNTERS + "~"))
+            if any(r["RowKey"] == READY for r in rows):
                 self._mark_ready(owner)
                 totals: dict[str, int] = {}
                 for row in rows:
-                    if row["RowKey"] != META:
+                    if row["RowKey"].startswith(COUNTERS):
                         for status, n in _row_counts(row).items():
                             totals[status] = totals.get(status, 0) + n
                 return totals
             self.repair(owner)
-        raise ConcurrencyConflict("job counters could not be built")
+        raise ConcurrencyConflict("job counts could not be built")
 
     def ensure_ready(self, owner: str) -> None:
-        """Build the owner's index once (jobs written before it existed)."""
-        from azure.core.exceptions import ResourceNotFoundError
-
+        """Build the owner's lists once (jobs written before them, or by the design before)."""
         with self._lock:
             if owner in self._ready:
                 return
-        try:
-            ready = bool(self._table.get_entity(owner, META).get("ready"))
-        except ResourceNotFoundError:
-            ready = False
-        if not ready:
+        if self._get(owner, READY) is None:
             self.repair(owner)
         self._mark_ready(owner)
 
@@ -383,151 +471,117 @@ class JobIndex:
 
     # -- repair ------------------------------------------------------------------------
 
-    def _scan(self, owner: str, start: str, end: str) -> Iterable[Any]:
+    def _scan(
+        self, owner: str, start: str, end: str, select: list[str] | None = None
+    ) -> Iterable[Any]:
         return self._table.query_entities(
             "PartitionKey eq @pk and RowKey ge @start and RowKey lt @end",
-            parameters={"pk": owner, "start": start, "end": end}, results_per_page=1000,
+            parameters={"pk": owner, "start": start, "end": end}, select=select,
+            results_per_page=1000,
         )  # fmt: skip
 
     def repair(self, owner: str) -> dict[str, int]:
-        """Recompute the owner's index rows and counters from the job rows.
-
-        Safe at any time, also while jobs change: every fix is one transaction guarded by
-        the ETag of the anchor (or its absence) it was computed from, so a concurrent
-        transition makes the fix fail instead of being undone by it (that transition left
-        its job consistent anyway). Counters are recounted from the anchors, each shard
-        written only if it did not change since before the anchors were read."""
+        """Recompute the owner's list rows and counts from the job rows, and delete the
+        rows of the design before. Safe at any time, also while jobs change: each fix is a
+        transaction guarded by the ETag of the job row it was computed from (a transition
+        in between makes it fail: that transition wrote the job's lists itself), and the
+        counts are written only if no slot changed since before the job rows were read."""
+        from azure.core import MatchConditions
         from azure.core.exceptions import HttpResponseError
+        from azure.data.tables import UpdateMode
 
-        report = {"jobs": 0, "indexed": 0, "moved": 0, "rows_fixed": 0, "counters_fixed": 0}
-        shards = {n: self._read_counter(owner, n) for n in range(SHARDS)}
-        anchors = {r["RowKey"][len(ANCHOR) :]: r for r in self._scan(owner, ANCHOR, ANCHOR + "~")}
-        jobs: dict[str, Job] = {}
-        for row in self._scan(owner, "", JOB_ROWS_END):
+        report = {"jobs": 0, "indexed": 0, "moved": 0, "rows_fixed": 0, "counters_fixed": 0,
+                  "old_rows_deleted": 0}  # fmt: skip
+        listed: dict[str, dict[str, Any]] = {}
+        for row in self._scan(owner, LISTS, LISTS + "~"):
+            listed.setdefault(_job_id_of(row["RowKey"], owner) or "", {})[row["RowKey"]] = row
+        fresh: list[list[Any]] = []
+        for entity in self._scan(owner, "", JOB_ROWS_END):
             try:
-                jobs[row["RowKey"]] = self._from_json(row["data"])
+                job = self._from_json(entity["data"])
             except (KeyError, ValueError, TypeError):
-                log.warning("job row not readable", extra={"row_key": row["RowKey"]})
-        report["jobs"] = len(jobs)
-        fixes: list[tuple[Job, tuple[State, str | None] | None]] = []
-        for job_id, job in jobs.items():
-            anchor = anchors.get(job_id)
-            if anchor is None:
-                fixes.append((job, None))
-            elif _state(anchor) != State.of(job):
-                fixes.append((job, (_state(anchor), etag_of(anchor))))
-        # Jobs never indexed go JOBS_PER_BATCH to a transaction (a first build is mostly
-        # these); a batch that fails (a transition indexed one of them) goes one by one.
-        fresh = [job for job, was in fixes if was is None]
-        built: set[str] = set()  # indexed just now in one piece: their rows need no check
+                log.warning("job row not readable", extra={"row_key": entity["RowKey"]})
+                listed.pop(entity["RowKey"], None)  # leave that job's rows alone
+                continue
+            report["jobs"] += 1
+            want = self.rows(job)
+            have = listed.pop(job.id, {})
+            same = all(
+                key in have and all(have[key].get(c) == v for c, v in row.items())
+                for key, row in want.items()
+            )
+            if entity.get("ix") == ix_of(job) and same and set(have) == set(want):
+                continue
+            guard = {"etag": etag_of(entity), "match_condition": MatchConditions.IfNotModified}
+            ops: list[Any] = [
+                (
+                    "update",
+                    {"PartitionKey": owner, "RowKey": job.id, "ix": ix_of(job)},
+                    {"mode": UpdateMode.MERGE, **guard},
+                )
+            ]
+            ops += [("upsert", row, {"mode": UpdateMode.REPLACE}) for row in want.values()]
+            ops += [("delete", {"PartitionKey": owner, "RowKey": key},
+                     {"etag": etag_of(have[key]), "match_condition": MatchConditions.IfNotModified})
+                    for key in sorted(set(have) - set(want))]  # fmt: skip
+            if not have:
+                fresh.append(ops)
+                continue
+            # A job row written without its lists (damage, or an older version's write).
+            report["moved" if entity.get("ix") != ix_of(job) else "rows_fixed"] += self._submit(ops)
         for start in range(0, len(fresh), JOBS_PER_BATCH):
             group = fresh[start : start + JOBS_PER_BATCH]
             try:
-                self._table.submit_transaction([op for j in group for op in self._fix_ops(j, None)])
+                self._table.submit_transaction([op for ops in group for op in ops])
                 report["indexed"] += len(group)
-                built.update(j.id for j in group)
-                continue
-            except HttpResponseError:
-                pass
-            for job in group:
-                report["indexed"] += self._fix_one(job, None)
-        for job, was in fixes:
-            if was is not None:
-                report["moved"] += self._fix_one(job, was)
-        report["rows_fixed"] = self._fix_rows(owner, built)
-        report["counters_fixed"] = self._recount(owner, shards)
-        self._table.upsert_entity({"PartitionKey": owner, "RowKey": META, "ready": True})
+            except HttpResponseError:  # a transition listed one of them: one by one
+                report["indexed"] += sum(self._submit(ops) for ops in group)
+        # Rows of no job (ids are never reused, so no write can be under way for them).
+        orphans = [row for rows in listed.values() for row in rows.values()]
+        report["rows_fixed"] += self._delete_rows(owner, orphans, guarded=True)
+        old = list(self._scan(owner, OLD_ROWS[0], OLD_ROWS[1], select=["RowKey"]))
+        report["old_rows_deleted"] = self._delete_rows(owner, old, guarded=False)
+        report["counters_fixed"] = self._recount(owner)
+        self._table.upsert_entity({"PartitionKey": owner, "RowKey": READY, "ready": True})
         self._mark_ready(owner)
-        # A first build sets counters that did not exist: that is not damage.
-        counters_off = report["counters_fixed"] and not report["indexed"]
-        damaged = report["moved"] or report["rows_fixed"] or counters_off
+        # A first build sets counts that did not exist: that is not damage.
+        counts_off = report["counters_fixed"] and not (report["indexed"] or old)
+        damaged = report["moved"] or report["rows_fixed"] or counts_off
         (log.warning if damaged else log.info)(
-            "job index repaired", extra={"owner_id": owner, **report}
+            "job lists repaired", extra={"owner_id": owner, **report}
         )
         return report
 
-    def _fix_one(self, job: Job, indexed: tuple[State, str | None] | None) -> int:
+    def _submit(self, ops: list[Any]) -> int:
         from azure.core.exceptions import HttpResponseError
 
         try:
-            self._table.submit_transaction(self._fix_ops(job, indexed))
+            self._table.submit_transaction(ops)
         except HttpResponseError:
-            return 0  # a transition got there first (and indexed the job itself)
+            return 0  # a transition got there first (and wrote the job's lists itself)
         return 1
 
-    def _fix_ops(self, job: Job, indexed: tuple[State, str | None] | None) -> list[Any]:
-        """Index ``job`` as it is, guarded by the anchor ``indexed`` as read (or its absence).
-        Rows of the old state are left to ``_fix_rows`` (deleting one that is already gone
-        would fail the transaction); counters to ``_recount``."""
-        from azure.core import MatchConditions
-        from azure.data.tables import UpdateMode
-
-        new = State.of(job)
-        if indexed is None:
-            op: Any = ("create", _anchor(job, new))
-        else:
-            op = ("update", _anchor(job, new), {"mode": UpdateMode.REPLACE, "etag": indexed[1],
-                  "match_condition": MatchConditions.IfNotModified})  # fmt: skip
-        return [op, *self._upserts(job, index_keys(job, new))]
-
-    def _fix_rows(self, owner: str, skip: set[str]) -> int:
-        """Delete index rows that no job's state calls for and rewrite rows whose data is
-        stale. Each fix is one transaction guarded by the job's anchor, read before the job
-        row itself: if the job changed since, the fix fails and is skipped (the job's own
-        write was exact)."""
+    def _delete_rows(self, owner: str, rows: list[Any], *, guarded: bool) -> int:
+        """Delete ``rows`` (100 to a transaction; one by one when a batch fails)."""
         from azure.core import MatchConditions
         from azure.core.exceptions import HttpResponseError
-        from azure.data.tables import UpdateMode
 
-        fixed = 0
-        seen: dict[str, tuple[Any, Job | None]] = {}
-        rows = list(self._scan(owner, "x|", ANCHOR)) + list(self._scan(owner, "x|k", "x}"))
-        for row in rows:
-            job_id = _job_id_of(row["RowKey"], owner)
-            if job_id is None or job_id in skip:
-                continue
-            if job_id not in seen:
-                anchor = self._get(owner, ANCHOR + job_id)
-                stored = self._get(owner, job_id)
-                try:
-                    seen[job_id] = (anchor, self._from_json(stored["data"]) if stored else None)
-                except (KeyError, ValueError, TypeError):
-                    continue  # a job row we cannot read: leave its rows alone
-            anchor, job = seen[job_id]
-            ops: list[Any] = []
-            if job is None:
-                # No job row (and so no write can be under way for it: ids are never reused).
-                guard = {"etag": etag_of(row), "match_condition": MatchConditions.IfNotModified}
-                ops.append(("delete", {"PartitionKey": owner, "RowKey": row["RowKey"]}, guard))
-            elif anchor is None:
-                continue  # not indexed (a concurrent write got there first); the next run
-            else:
-                state = _state(anchor)
-                fresh = self._to_json(replace(job, result=None))
-                if state != State.of(job):
-                    continue  # the job moved between the two reads; its own write is exact
-                if row["RowKey"] not in index_keys(job, state):
-                    ops.append(("delete", {"PartitionKey": owner, "RowKey": row["RowKey"]}))
-                elif row.get("d") != fresh and self._still_stale(owner, row["RowKey"], fresh):
-                    ops.append(("upsert", {"PartitionKey": owner, "RowKey": row["RowKey"],
-                                           "d": fresh}, {"mode": UpdateMode.REPLACE}))  # fmt: skip
-                else:
-                    continue
-                guard = {"etag": etag_of(anchor), "match_condition": MatchConditions.IfNotModified}
-                touch = {"PartitionKey": owner, "RowKey": ANCHOR + job_id}
-                ops.insert(0, ("update", touch, {"mode": UpdateMode.MERGE, **guard}))
-                seen.pop(job_id)  # the anchor's ETag changes: read again for the next row
+        def op(row: Any) -> Any:
+            key = {"PartitionKey": owner, "RowKey": row["RowKey"]}
+            if not guarded:
+                return ("delete", key)
+            return ("delete", key, {"etag": etag_of(row),
+                                    "match_condition": MatchConditions.IfNotModified})  # fmt: skip
+
+        deleted = 0
+        for start in range(0, len(rows), 100):
+            chunk = rows[start : start + 100]
             try:
-                self._table.submit_transaction(ops)
-                fixed += 1
+                self._table.submit_transaction([op(r) for r in chunk])
+                deleted += len(chunk)
             except HttpResponseError:
-                continue
-        return fixed
-
-    def _still_stale(self, owner: str, row_key: str, fresh: str) -> bool:
-        """Whether an index row seen stale in the scan still is (a write since fixed it)."""
-        current = self._get(owner, row_key)
-        return current is not None and current.get("d") != fresh
+                deleted += sum(self._submit([op(r)]) for r in chunk)
+        return deleted
 
     def _get(self, owner: str, row_key: str) -> Any | None:
         from azure.core.exceptions import ResourceNotFoundError
@@ -537,62 +591,58 @@ class JobIndex:
         except ResourceNotFoundError:
             return None
 
-    def _recount(self, owner: str, shards: dict[int, tuple[dict[str, int], str | None]]) -> int:
-        """Make the shards sum to the count of anchors per status: shard 0 the totals, the
-        others zero, in one transaction guarded by every shard's ETag as read before the
-        anchors were (so a transition in between makes it fail: then read both again)."""
+    def _recount(self, owner: str) -> int:
+        """Make the slots sum to the count of listed jobs per status: slot 0 the totals,
+        the others zero, in one transaction guarded by every slot as read before the job
+        rows were (an absent slot by inserting it), so a transition in between makes it
+        fail: then read both again. Zero slots are deleted after (guarded as well), so
+        that a process's first write of a slot finds it absent and needs no read."""
         from azure.core import MatchConditions
         from azure.core.exceptions import HttpResponseError
         from azure.data.tables import UpdateMode
 
         for _ in range(_ATTEMPTS):
+            slots = {r["RowKey"]: r for r in self._scan(owner, COUNTERS, COUNTERS + "~")}
             truth: dict[str, int] = {}
-            for anchor in self._scan(owner, ANCHOR, ANCHOR + "~"):
-                status = _state(anchor).status
-                truth[status] = truth.get(status, 0) + 1
+            for row in self._scan(owner, "", JOB_ROWS_END, select=["RowKey", "ix"]):
+                status = str(row.get("ix") or "").split("|")[0]
+                if status in STATUSES:
+                    truth[status] = truth.get(status, 0) + 1
             summed: dict[str, int] = {}
-            for counts, _etag in shards.values():
-                for status, n in counts.items():
+            for row in slots.values():
+                for status, n in _row_counts(row).items():
                     summed[status] = summed.get(status, 0) + n
             if {s: n for s, n in summed.items() if n} == truth:
                 return 0
             ops: list[Any] = []
-            for n, (_counts, etag) in sorted(shards.items()):
+            for n in range(SLOTS):
+                key = f"{COUNTERS}{n:02d}"
                 want = truth if n == 0 else {}
-                row = {"PartitionKey": owner, "RowKey": f"y|c{n}",
+                row = {"PartitionKey": owner, "RowKey": key,
                        **{_column(s): want.get(s, 0) for s in STATUSES}}  # fmt: skip
-                if etag is None:
+                if key not in slots:
                     ops.append(("create", row))
                 else:
-                    guard = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+                    guard = {"etag": etag_of(slots[key]),
+                             "match_condition": MatchConditions.IfNotModified}  # fmt: skip
                     ops.append(("update", row, {"mode": UpdateMode.REPLACE, **guard}))
             try:
-                self._table.submit_transaction(ops)
-                return len(ops)
+                results = self._table.submit_transaction(ops)
             except HttpResponseError:
-                pass  # a transition counted in between: read the shards, then the anchors
-            finally:
-                shards = {n: self._read_counter(owner, n) for n in range(SHARDS)}
+                continue  # a transition counted in between: read the slots and jobs again
+            unchanged = MatchConditions.IfNotModified
+            with contextlib.suppress(HttpResponseError):
+                self._table.submit_transaction([
+                    ("delete", {"PartitionKey": owner, "RowKey": f"{COUNTERS}{n:02d}"},
+                     {"etag": etag_of(results[n]), "match_condition": unchanged})
+                    for n in range(1, SLOTS)
+                ])  # fmt: skip
+            with self._lock:  # this process's view of the slots is stale now
+                for n in range(SLOTS):
+                    self._counters.pop((owner, n), None)
+            return 1
         return 0
-
-
-def _state(anchor: Any) -> State:
-    return State(anchor["ix_status"], int(anchor["ix_sched"]))
-
-
-def _anchor(job: Job, state: State) -> dict[str, Any]:
-    return {"PartitionKey": job.owner_id, "RowKey": ANCHOR + job.id,
-            "ix_status": state.status, "ix_sched": str(state.sched)}  # fmt: skip
 
 
 def _row_counts(row: Any) -> dict[str, int]:
     return {s: int(row.get(_column(s)) or 0) for s in STATUSES}
-
-
-def _job_id_of(row_key: str, owner: str) -> str | None:
-    """The job an index row belongs to (its id key, inverted back for descending orders)."""
-    parts = row_key.split("|")
-    if len(parts) != 5 or len(parts[4]) != 29:
-        return None
-    stem = parts[4].translate(_INVERT) if parts[2].endswith("d") else parts[4]
-    return f"{stem}-{owner}"

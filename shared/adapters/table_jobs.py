@@ -4,27 +4,27 @@ Tables and keys (every request is a point read or one partition query):
 
 ``jobs``         PartitionKey = owner id, RowKey = job id (``{time-sortable}-{owner}``, so
                  that the id alone finds the row with one point read). The job as JSON
-                 plus ``status``, ``kind``, ``created_at`` and ``scheduled_time`` columns.
-                 The ETag is the job's version. The same partition holds the owner's
-                 index rows and counters (RowKeys from ``x``, after every job id; see
-                 table_job_index.py): each transition writes the job row, its index rows
-                 and its counter in one entity-group transaction guarded by that ETag.
-                 GET /jobs (every sort and filter) is one range query of ``limit + 1``
-                 index rows; the summary one range query of the counter shards. A scan
-                 of job rows alone is ``RowKey lt 'x'``.
-``openjobs``     PartitionKey = "open", RowKey = ``{inverted created}|{id}``: pending,
-                 unassigned jobs (GET /jobs/open), a copy rewritten whenever the job
-                 enters, changes inside, or leaves that state.
+                 plus ``status``, ``kind``, ``created_at``, ``scheduled_time`` and ``ix``
+                 columns. The ETag is the job's version. The same partition holds the
+                 owner's list rows and count slots (RowKeys from ``l|``, after every job
+                 id; see table_job_index.py): each transition writes the job row, its 3
+                 list rows and its count slot in one entity-group transaction guarded by
+                 that ETag. GET /jobs (every sort and filter) is one range query; the
+                 summary one range query of the count slots. Job rows: ``RowKey lt ':'``.
 ``assignedjobs`` PartitionKey = assignee id, RowKey = ``{inverted created}|{id}``: a copy
                  rewritten on every change of an assigned job.
 ``duejobs``      PartitionKey = "due", RowKey = ``{scheduled}|{owner}|{id}``: jobs further
                  ahead than a queue message can wait; swept by ``enqueue_due_jobs``.
 ``jobdispatch``  PartitionKey = "watch", RowKey = ``{scheduled + grace}|{owner}|{id}|{dispatch}``
-                 plus ``next_check``: one row per dispatched, not yet started job, written
-                 before the job (or its new dispatch) and deleted when it starts. The sweep
-                 reads the rows whose time has passed (one range query, oldest first) and
-                 sends a message again for those still pending: a lost message costs a
-                 delay, never the job.
+                 plus ``next_check``, ``open`` and ``data`` (the job as JSON): one row per
+                 dispatch, written before the job (or its new dispatch). It is also the
+                 open list (GET /jobs/open): rows with ``open`` whose time has not come,
+                 soonest first. Starting a job writes nothing here (its time has come, so
+                 the open list no longer shows it); the sweep reads the rows whose time
+                 plus grace has passed (one range query, oldest first), asks each owner's
+                 list rows in one range query which are still pending with that dispatch,
+                 sends their message again and deletes the others, 100 to a transaction:
+                 a lost message costs a delay, never the job.
 ``bids``         PartitionKey = job id, RowKey = bid id (time-sortable): a job's bids in
                  the order placed, one range query per page; accepting rewrites them in one
                  transaction per 100.
@@ -33,8 +33,10 @@ Tables and keys (every request is a point read or one partition query):
                  run claims up to 10 at once in one ETag-guarded transaction, so two runs
                  never score the same comment.
 
-The copies in ``openjobs`` and ``assignedjobs`` are written after the job itself; if that
-second write fails, the next change of the job rewrites them (they converge).
+The copies in ``assignedjobs`` and the open-list fields of ``jobdispatch`` are rewritten
+after the job itself; if that second write fails, the next change of the job rewrites them
+(they converge). ``openjobs`` (the open list before issue 17) is read only by the
+migration (``python -m devtools.job_index backfill``).
 """
 
 from __future__ import annotations
@@ -43,11 +45,13 @@ import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.table_codec import (
+    decode_cursor,
+    encode_cursor,
     etag_of,
     from_iso,
     key_range_page,
@@ -63,7 +67,7 @@ from shared.domain.jobs import (
     compact_json,
     owner_in_job_id,
 )
-from shared.ports import Versioned
+from shared.ports import Clock, Versioned
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -72,6 +76,10 @@ MAX_TIME = 10**13  # ms; inverted times sort newest first
 # A snapshot travels in a queue message (64 KiB once base64-encoded, so 48 KiB of UTF-8):
 # jobs whose row is larger than this (in UTF-8 bytes) are read instead.
 SNAPSHOT_MAX_BYTES = 16 * 1024
+
+
+def _ms(moment: datetime) -> int:
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
 
 
 def _inv(value: datetime) -> str:
@@ -141,7 +149,7 @@ def _entity(job: Job) -> dict[str, Any]:
 
 
 class TableJobRepository:
-    def __init__(self, tables: dict[str, TableClient]) -> None:
+    def __init__(self, tables: dict[str, TableClient], clock: Clock | None = None) -> None:
         from shared.adapters.table_job_index import JobIndex
 
         self._jobs = tables["jobs"]
@@ -150,11 +158,10 @@ class TableJobRepository:
         self._assigned = tables["assignedjobs"]
         self._due = tables["duejobs"]
         self._watch = tables["jobdispatch"]
+        self._clock = clock
 
     def create(self, job: Job) -> str:
-        etag = self.index.create(_entity(job), job)  # the row, its index rows and count
-        self.project(job, None)
-        return etag
+        return self.index.create(_entity(job), job)  # the row, its list rows and count
 
     def save(self, job: Job, previous: Versioned[Job]) -> str:
         """Write ``job`` if its stored version is still ``previous`` (ConcurrencyConflict)."""
@@ -162,20 +169,29 @@ class TableJobRepository:
         self.project(job, previous.value)
         return etag
 
-    def project(self, job: Job, previous: Job | None) -> None:
-        """Rewrite the job's copies in the open and assigned lists (idempotent)."""
-        from azure.core.exceptions import ResourceNotFoundError
+    def project(self, job: Job, previous: Job) -> None:
+        """After a transition: the open-list fields of the dispatch row, the assigned copy.
 
-        key = f"{_inv(job.created_at)}|{job.id}"
-        if job.is_open:
-            copy = {"PartitionKey": "open", "RowKey": key, "owner_id": job.owner_id}
-            self._open.upsert_entity({**copy, "data": job_to_json(job)})
-        elif previous is None or previous.is_open:
-            with contextlib.suppress(ResourceNotFoundError):
-                self._open.delete_entity("open", key)
+        A started or finished job needs nothing: its time has come, so the open list no
+        longer shows its dispatch row (and the sweep deletes it)."""
+        if job.status == "pending" and job.dispatch_id == previous.dispatch_id:
+            self.watch(job)  # edited, assigned: the open list shows what it is now
+        elif previous.status == "pending" and previous.dispatch_id != job.dispatch_id:
+            self._close(previous)  # cancelled or moved: the old dispatch leaves the list
         if job.assignee_id:
             self._assigned.upsert_entity(
-                {"PartitionKey": job.assignee_id, "RowKey": key, "data": job_to_json(job)}
+                {"PartitionKey": job.assignee_id, "RowKey": f"{_inv(job.created_at)}|{job.id}",
+                 "data": job_to_json(job)}
+            )  # fmt: skip
+
+    def _close(self, job: Job) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
+        with contextlib.suppress(ResourceNotFoundError):
+            self._watch.update_entity(
+                {"PartitionKey": "watch", "RowKey": self._watch_key(job), "open": False},
+                mode=UpdateMode.MERGE,
             )
 
     def get(self, owner_id: str, job_id: str) -> Versioned[Job] | None:
@@ -185,24 +201,27 @@ class TableJobRepository:
             entity = self._jobs.get_entity(owner_id, job_id)
         except ResourceNotFoundError:
             return None
-        return Versioned(job_from_json(entity["data"]), etag_of(entity))
+        job = job_from_json(entity["data"])
+        self.index.note(entity, job)
+        return Versioned(job, etag_of(entity))
 
     def find(self, job_id: str) -> Versioned[Job] | None:
         owner = owner_in_job_id(job_id)
         return self.get(owner, job_id) if owner else None
 
-    @staticmethod
-    def snapshot(found: Versioned[Job]) -> dict[str, str] | None:
+    def snapshot(self, found: Versioned[Job]) -> dict[str, str] | None:
         """The row as stored at version ``found.etag``, to travel in a queue message; None
         when too large. ``restore`` gives back exactly what ``get`` would have read then:
         a write guarded by that ETag succeeds only if nothing changed since."""
         data = job_to_json(found.value)
         if len(data.encode("utf-8")) > SNAPSHOT_MAX_BYTES:
             return None
-        return {"etag": found.etag, "data": data}
+        snapshot = {"etag": found.etag, "data": data}
+        if self.index.trusted(found.etag):
+            snapshot["ix"] = "1"  # written with its lists (a message of an older version: no)
+        return snapshot
 
-    @staticmethod
-    def restore(snapshot: Any) -> Versioned[Job] | None:
+    def restore(self, snapshot: Any) -> Versioned[Job] | None:
         """``snapshot``'s job and version, or None for anything that is not one."""
         if not isinstance(snapshot, dict):
             return None
@@ -210,9 +229,12 @@ class TableJobRepository:
         if not isinstance(etag, str) or not isinstance(data, str):
             return None
         try:
-            return Versioned(job_from_json(data), etag)
+            found = Versioned(job_from_json(data), etag)
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
+        if snapshot.get("ix") != "1":
+            self.index.suspect(etag)
+        return found
 
     # -- lists ------------------------------------------------------------------------
 
@@ -228,11 +250,23 @@ class TableJobRepository:
     def list_open(
         self, exclude_owner: str, limit: int, cursor: str | None
     ) -> tuple[list[Job], str | None]:
-        rows, next_cursor = key_range_page(
-            self._open, "PartitionKey eq 'open' and owner_id ne @me", {"me": exclude_owner},
-            limit, cursor,
-        )  # fmt: skip
-        return [job_from_json(r["data"]) for r in rows], next_cursor
+        """Dispatch rows with ``open`` whose time has not come, soonest first."""
+        now = self._clock.now() if self._clock is not None else datetime.now(UTC)
+        since = f"{to_iso(now + DISPATCH_GRACE)}"
+        after = decode_cursor(cursor, "")
+        rows: list[Any] = []
+        for row in self._watch.query_entities(
+            "PartitionKey eq 'watch' and RowKey ge @since and RowKey gt @after"
+            " and open eq true and owner_id ne @me",
+            parameters={"since": since, "after": after or "", "me": exclude_owner},
+            select=["RowKey", "data"], results_per_page=min(limit + 1, 1000),
+        ):  # fmt: skip
+            rows.append(row)
+            if len(rows) > limit:
+                break
+        page = rows[:limit]
+        next_cursor = encode_cursor(page[-1]["RowKey"]) if len(rows) > limit else None
+        return [job_from_json(r["data"]) for r in page], next_cursor
 
     def list_assigned(
         self, assignee_id: str, limit: int, cursor: str | None
@@ -277,11 +311,16 @@ class TableJobRepository:
         return f"{due}|{job.owner_id}|{job.id}|{job.dispatch_id}"
 
     def watch(self, job: Job) -> None:
+        """The dispatch row of ``job``'s current dispatch (also its open-list entry)."""
+        from azure.data.tables import UpdateMode
+
         key = self._watch_key(job)
         self._watch.upsert_entity({
             "PartitionKey": "watch", "RowKey": key, "owner_id": job.owner_id,
             "job_id": job.id, "dispatch_id": job.dispatch_id, "next_check": key.split("|")[0],
-        })  # fmt: skip
+            "sched_ms": str(_ms(job.scheduled_time)), "open": job.is_open,
+            "data": job_to_json(replace(job, result=None)),
+        }, mode=UpdateMode.REPLACE)  # fmt: skip
 
     def unwatch(self, job: Job) -> None:
         self.drop_watch(self._watch_key(job))
@@ -308,6 +347,58 @@ class TableJobRepository:
 
         with contextlib.suppress(ResourceNotFoundError):
             self._watch.delete_entity("watch", row_key)
+
+    def drop_watches(self, row_keys: list[str]) -> None:
+        """Delete dispatch rows, 100 to a transaction (one by one if a batch fails)."""
+        from azure.data.tables import TableTransactionError
+
+        for chunk in _chunks(row_keys, 100):
+            try:
+                self._watch.submit_transaction(
+                    [("delete", {"PartitionKey": "watch", "RowKey": key}) for key in chunk]
+                )
+            except TableTransactionError:
+                for key in chunk:
+                    self.drop_watch(key)
+
+    def still_pending(self, owner_id: str, entries: list[dict[str, Any]]) -> set[str]:
+        """The RowKeys of the dispatch rows (of one owner) whose job is still pending with
+        that dispatch: one range query of the owner's scheduled-time list rows over the
+        entries' times; a point read only for a job not found there (moved, not listed)."""
+        from shared.adapters.table_job_index import ORDERS
+
+        times = {e["RowKey"]: _sched_ms(e) for e in entries}
+        found: dict[str, str] = {}  # job id -> dispatch id of the pending ones
+        seen: set[str] = set()
+        prefix = f"l|{ORDERS['scheduled_time']}|"
+        for row in self._jobs.query_entities(
+            "PartitionKey eq @pk and RowKey ge @start and RowKey lt @end",
+            parameters={"pk": owner_id, "start": f"{prefix}{min(times.values()):015d}",
+                        "end": f"{prefix}{max(times.values()) + 1:015d}"},
+            select=["RowKey", "d"], results_per_page=1000,
+        ):  # fmt: skip
+            job = job_from_json(row["d"])
+            seen.add(job.id)
+            if job.status == "pending":
+                found[job.id] = job.dispatch_id
+        pending: set[str] = set()
+        for entry in entries:
+            job_id, dispatch = str(entry["job_id"]), str(entry["dispatch_id"])
+            if job_id not in seen:
+                stored = self.get(owner_id, job_id)
+                if stored is not None and stored.value.status == "pending":
+                    found[job_id] = stored.value.dispatch_id
+            if found.get(job_id) == dispatch:
+                pending.add(entry["RowKey"])
+        return pending
+
+
+def _sched_ms(entry: dict[str, Any]) -> int:
+    """The scheduled time (ms) of a dispatch row (older rows: from its key)."""
+    if entry.get("sched_ms"):
+        return int(entry["sched_ms"])
+    moment = _required(str(entry["RowKey"]).split("|")[0]) - DISPATCH_GRACE
+    return _ms(moment)
 
 
 # -- bids ----------------------------------------------------------------------------

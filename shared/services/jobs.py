@@ -6,13 +6,14 @@ limit; later jobs go to the due index, which ``enqueue_due_jobs`` sweeps. Editin
 gives the job a new ``dispatch_id`` (and a new message), so the old message finds a
 different id and does nothing; cancelling clears it.
 
-Lost messages. Before a job (or a new dispatch of it) is written, a watch row records that
-it must have started by its time plus ``DISPATCH_GRACE``; starting deletes it. The sweep
-(``redispatch_lost``, on the ``enqueue_due_jobs`` timer) reads the watches past their time
-and sends the message again, with the same dispatch id, for jobs still pending: whichever
-of the two messages comes first starts the job, the other finds it started. So a send
-that fails, or a process that dies between the write and the send, costs a delay, never
-the job.
+Lost messages. Before a job (or a new dispatch of it) is written, its dispatch row records
+that it must have started by its time plus ``DISPATCH_GRACE`` (the same row is the job's
+entry in the open list). Starting writes nothing there. The sweep (``redispatch_lost``, on
+the ``enqueue_due_jobs`` timer) reads the rows past their time, asks each owner's list
+rows which jobs are still pending with that dispatch, sends their message again with the
+same dispatch id, and deletes the other rows in batches: whichever of two messages comes
+first starts the job, the other finds it started. So a send that fails, or a process
+that dies between the write and the send, costs a delay, never the job.
 
 Running (``process``). The message is checked against the stored job (exists, not
 finished, same dispatch, due); then ``pending -> in-progress`` is written with the job's
@@ -185,12 +186,19 @@ class JobService:
         return job.scheduled_time - self.clock.now() > MAX_QUEUE_DELAY
 
     def _prepare(self, job: Job) -> None:
-        """Before a pending job with a new dispatch is written: index it so that it runs
-        even if its message never arrives (the due index for far jobs, else a watch)."""
+        """Before a pending job with a new dispatch is written: record the dispatch so that
+        it runs even if its message never arrives (its dispatch row, also its entry in the
+        open list; far jobs in the due index as well)."""
         if self._far(job):
             self.jobs.add_due(job)
-        else:
-            self.jobs.watch(job)
+        self.jobs.watch(job)
+
+    def _forget(self, job: Job) -> None:
+        """A dispatch row written for a job write that failed: not in the open list."""
+        try:
+            self.jobs.unwatch(job)
+        except Exception:
+            log.warning("dispatch row not removed", exc_info=True, extra={"job_id": job.id})
 
     def _send(self, found: Versioned[Job]) -> None:
         """Send the message that runs ``found`` at its time (it is near enough). A failure
@@ -245,7 +253,11 @@ class JobService:
             max_attempts=self.max_attempts,
         )
         self._prepare(job)
-        etag = self.jobs.create(job)
+        try:
+            etag = self.jobs.create(job)
+        except Exception:
+            self._forget(job)
+            raise
         if not self._far(job):
             self._send(Versioned(job, etag))
         job_updated(self.realtime, job)
@@ -271,6 +283,8 @@ class JobService:
             try:
                 etag = self.jobs.save(job, found)
             except ConcurrencyConflict:
+                if redispatch:
+                    self._forget(job)
                 continue
             if redispatch and not self._far(job):
                 self._send(Versioned(job, etag))
@@ -378,11 +392,7 @@ class JobService:
         log.info("job started", extra={"job_id": running.id, "kind": running.kind,
                                        "attempt": running.attempts})  # fmt: skip
         telemetry.count("jobs.started", kind=running.kind)
-        try:
-            self.jobs.unwatch(running)  # started: its message was not lost
-        except Exception:
-            log.warning("job watch not removed (the sweep will)", exc_info=True,
-                        extra={"job_id": running.id})  # fmt: skip
+        # Its dispatch row stays: the sweep deletes it, 100 to a transaction.
         return Versioned(running, etag)
 
     def _run(self, running: Versioned[Job]) -> Outcome:
@@ -496,28 +506,43 @@ class JobService:
             self.jobs.remove_due(entry["RowKey"])
         return {"enqueued": moved}
 
-    def redispatch_lost(self) -> dict[str, int]:
+    def redispatch_lost(self, rounds: int = 20) -> dict[str, int]:
         """Send again the message of every pending job not started ``DISPATCH_GRACE``
         after its time (its message may be lost). Same dispatch id: if the first message
-        turns up after all, one of the two starts the job and the other finds it started."""
+        turns up after all, one of the two starts the job and the other finds it started.
+        The dispatch rows of every other job (started, cancelled, re-dispatched) are
+        deleted, 100 to a transaction; one range query per owner tells which is which."""
         now = self.clock.now()
         resent = dropped = 0
-        for entry in self.jobs.overdue(now):
-            found = self.jobs.get(entry["owner_id"], entry["job_id"])
-            if (
-                found is None
-                or found.value.status != "pending"
-                or found.value.dispatch_id != entry["dispatch_id"]
-            ):
-                self.jobs.drop_watch(entry["RowKey"])  # started, cancelled or re-dispatched
-                dropped += 1
-                continue
-            self._send(found)
-            self.jobs.recheck_later(entry["RowKey"], now + DISPATCH_GRACE)
-            log.warning("job message sent again: not started in time",
-                        extra={"job_id": found.value.id})  # fmt: skip
-            resent += 1
+        for _ in range(rounds):
+            entries = self.jobs.overdue(now)
+            if not entries:
+                break
+            by_owner: dict[str, list[dict[str, Any]]] = {}
+            for entry in entries:
+                by_owner.setdefault(str(entry["owner_id"]), []).append(entry)
+            done: list[str] = []
+            for owner, group in by_owner.items():
+                pending = self.jobs.still_pending(owner, group)
+                for entry in group:
+                    if entry["RowKey"] not in pending:
+                        done.append(entry["RowKey"])
+                        continue
+                    self._resend(owner, str(entry["job_id"]), str(entry["dispatch_id"]))
+                    self.jobs.recheck_later(entry["RowKey"], now + DISPATCH_GRACE)
+                    resent += 1
+            self.jobs.drop_watches(done)
+            dropped += len(done)
         return {"resent": resent, "dropped": dropped}
+
+    def _resend(self, owner_id: str, job_id: str, dispatch_id: str) -> None:
+        body = {"owner_id": owner_id, "job_id": job_id, "dispatch_id": dispatch_id}
+        try:
+            self.job_queue.send(json.dumps(body, separators=(",", ":")))
+        except Exception:
+            log.exception("job message not sent again", extra={"job_id": job_id})
+            return
+        log.warning("job message sent again: not started in time", extra={"job_id": job_id})
 
     # -- bids --------------------------------------------------------------------------
 

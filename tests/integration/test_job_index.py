@@ -207,6 +207,19 @@ def test_a_failed_transaction_writes_neither_the_job_nor_its_index(
     assert_lists_match(c, actor.owner, actor.ids)
 
 
+def as_written_before_the_lists(c: QueueCapturingContainer, owner: str) -> None:
+    """Leave only the owner's job rows, as a version before any list rows wrote them."""
+    from azure.data.tables import UpdateMode
+
+    table = c.jobs.index._table
+    for row in list(table.query_entities("PartitionKey eq @o", parameters={"o": owner})):
+        if row["RowKey"] >= index_module.JOB_ROWS_END:
+            table.delete_entity(owner, row["RowKey"])
+        else:
+            job = c.jobs.get(owner, row["RowKey"]).value  # type: ignore[union-attr]
+            table.upsert_entity(_entity(job), mode=UpdateMode.REPLACE)  # without ``ix``
+
+
 def write_job_row_only(c: QueueCapturingContainer, job: Job) -> None:
     """What a writer that crashed between the job write and its index write (or an
     instance of the previous version, which has no index) leaves behind."""
@@ -226,7 +239,7 @@ def test_a_job_row_written_without_its_index_is_healed_by_the_next_transition(
     job = c.jobs.get(owner, actor.ids[1]).value  # type: ignore[union-attr]
     moved = job.started(clock.now(), timedelta(minutes=5))
     write_job_row_only(c, moved)
-    stale, _ = c.jobs.list_own(owner, status="pending", kind=None, sort="created_at",
+    stale, _ = c.jobs.list_own(owner, status="pending", kind=None, sort="-created_at",
                                limit=10, cursor=None)  # fmt: skip
     assert moved.id in [j.id for j in stale]  # the crash is visible: the index lags
     found = c.jobs.get(owner, moved.id)
@@ -250,12 +263,12 @@ def test_a_job_row_written_without_its_index_is_healed_by_the_repair(
         c, second.edited(clock.now(), scheduled_time=clock.now() + timedelta(days=2))
     )
     table = c.jobs.index._table
-    # And damage done by hand: a lost index row, a row of no job, a wrong counter.
-    some_row = next(iter(index_module.index_keys(second, index_module.State.of(second))))
-    table.delete_entity(owner, some_row)
-    table.upsert_entity({"PartitionKey": owner, "RowKey": "x|a|ca|000000000000001|"
+    # And damage done by hand: a lost list row, a row of no job, a wrong count.
+    first_sched = index_module.State.of(first).sched
+    table.delete_entity(owner, index_module.list_keys(first, first_sched)["ta"])
+    table.upsert_entity({"PartitionKey": owner, "RowKey": "l|cd|000000000000001|"
                          + "1" * 29, "d": "{}"})  # fmt: skip
-    table.upsert_entity({"PartitionKey": owner, "RowKey": "y|c3", "n_failed": 7})
+    table.upsert_entity({"PartitionKey": owner, "RowKey": "n|03", "n_failed": 7})
     report = c.jobs.index.repair(owner)
     assert report["moved"] == 2
     assert report["rows_fixed"] >= 1
@@ -272,10 +285,7 @@ def test_jobs_written_before_the_index_existed_are_indexed_on_first_request(
         actor.apply(("create", n, 5 + n))
     actor.apply(("cancel", 3, 0))
     owner = actor.owner.user_id
-    table = c.jobs.index._table
-    for row in list(table.query_entities("PartitionKey eq @o and RowKey ge 'x'",
-                                         parameters={"o": owner})):  # fmt: skip
-        table.delete_entity(owner, row["RowKey"])  # as the previous version left them
+    as_written_before_the_lists(c, owner)
     fresh = type(c)(c.settings, clock)
     assert_lists_match(fresh, actor.owner, actor.ids)
 
@@ -285,10 +295,7 @@ def test_the_repair_is_safe_while_jobs_change(c: QueueCapturingContainer, clock:
     for n in range(15):
         actor.apply(("create", n, 5 + n))
     owner = actor.owner.user_id
-    table = c.jobs.index._table
-    for row in list(table.query_entities("PartitionKey eq @o and RowKey ge 'x'",
-                                         parameters={"o": owner})):  # fmt: skip
-        table.delete_entity(owner, row["RowKey"])
+    as_written_before_the_lists(c, owner)
     other = type(c)(c.settings, clock)  # another process, repairing
     errors: list[BaseException] = []
 
@@ -318,9 +325,11 @@ def test_a_transition_goes_through_when_rows_of_its_index_were_lost(
     owner = actor.owner.user_id
     c.jobs.index.ensure_ready(owner)
     job = c.jobs.get(owner, actor.ids[0]).value  # type: ignore[union-attr]
-    keys = index_module.index_keys(job, index_module.State.of(job))
-    for key in [k for k in keys if "|s.pending|" in k][:2]:
-        c.jobs.index._table.delete_entity(owner, key)  # rows the cancel must delete
+    keys = index_module.list_keys(job, index_module.State.of(job).sched)
+    c.jobs.index._table.delete_entity(owner, keys["ta"])  # rows the new time must delete
+    actor.apply(("edit", 0, 90))
+    assert c.jobs.get(owner, actor.ids[0]).value.scheduled_time != job.scheduled_time  # type: ignore[union-attr]
+    assert_lists_match(c, actor.owner, actor.ids)
     actor.apply(("cancel", 0, 0))
     assert c.jobs.get(owner, actor.ids[0]).value.status == "cancelled"  # type: ignore[union-attr]
     assert_lists_match(c, actor.owner, actor.ids)
