@@ -6,7 +6,8 @@ PartitionKey = state (43 base64url characters, 256 random bits), RowKey = "pendi
     -> the callback: nonce, PKCE verifier, redirect URI, provider, SHA-256 of the
     browser-binding cookie, expiry (10 min).
 PartitionKey = SHA-256 of the login code (hex), RowKey = "login-code"
-    -> POST /api/auth/token: user id, expiry (60 s). The code itself is never stored.
+    -> POST /api/auth/token: user id, expiry (60 s), SHA-256 of the binding cookie of the
+    browser that signed in. The code itself is never stored.
 
 Single use: ``take`` reads the row and deletes it with ``If-Match`` its ETag (in a
 one-operation transaction, which reports a 404 that ``delete_entity`` would swallow); of
@@ -103,7 +104,7 @@ class TableLoginCodes:
     def add(self, grant: LoginGrant) -> None:
         entity = {
             "PartitionKey": grant.code_hash, "RowKey": LOGIN_CODE, "user_id": grant.user_id,
-            "expires_at": to_iso(grant.expires_at),
+            "expires_at": to_iso(grant.expires_at), "binding_hash": grant.binding_hash,
         }  # fmt: skip
         guarded(lambda: self._table.create_entity(entity))
 
@@ -113,7 +114,10 @@ class TableLoginCodes:
             return None
         expires = from_iso(entity["expires_at"])
         assert expires is not None
-        return LoginGrant(code_hash=code_hash, user_id=entity["user_id"], expires_at=expires)
+        return LoginGrant(
+            code_hash=code_hash, user_id=entity["user_id"], expires_at=expires,
+            binding_hash=entity.get("binding_hash", ""),  # none (older row): never matches
+        )  # fmt: skip
 
     def purge_expired(self, now: datetime) -> int:
         return _purge(self._table, LOGIN_CODE, now)

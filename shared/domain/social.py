@@ -84,6 +84,9 @@ class LoginGrant:
     code_hash: str
     user_id: str
     expires_at: datetime
+    # SHA-256 of the binding cookie of the browser that signed in: only that browser can
+    # exchange the code (login CSRF: an attacker's code sent to a victim is refused).
+    binding_hash: str = ""
 
     def is_live(self, now: datetime) -> bool:
         return now < self.expires_at

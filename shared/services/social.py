@@ -10,7 +10,9 @@ The account is found by that address, or created verified with no password; a pe
 (unverified) registration of the address is taken over: the provider has just proved
 who owns the mailbox, so the password someone set while registering it is dropped and
 its code dies (README "Registering an address again"). Last, a one-time login code is
-stored (its hash only) for ``exchange`` to turn into the usual bearer token within 60 s.
+stored (its hash only, with the binding cookie's hash) for ``exchange`` to turn into the
+usual bearer token within 60 s, in the same browser only (the page's request must carry
+the binding cookie: an attacker's code planted in a victim's page is refused).
 
 Nothing is written when a sign-in fails, except that its state is used up.
 """
@@ -147,7 +149,10 @@ class SocialSignInService:
             raise SignInFailed(PROVIDER_ERROR, unusable) from None
         user = self._find_or_create(address)
         login_code = new_secret()
-        self.codes.add(LoginGrant(digest(login_code), user.id, self.clock.now() + LOGIN_CODE_TTL))
+        # Bound to this browser (``binding`` matched the pending sign-in's just above).
+        self.codes.add(LoginGrant(
+            digest(login_code), user.id, self.clock.now() + LOGIN_CODE_TTL, digest(binding or ""),
+        ))  # fmt: skip
         log.info("social sign-in completed", extra={"provider": provider.name, "user_id": user.id})
         return login_code
 
@@ -210,13 +215,24 @@ class SocialSignInService:
 
     # -- 3. the page's code for a token ------------------------------------------------
 
-    def exchange(self, login_code: str) -> IssuedToken:
+    def exchange(self, login_code: str, binding: str | None) -> IssuedToken:
+        """The bearer token for a login code, from the browser that signed in only:
+        ``binding`` is the binding cookie the request carried. A code sent to another
+        browser (login CSRF: an attacker's own code in a victim's page) is refused, and
+        used up, so it cannot be tried again anywhere."""
         if not _SECRET.match(login_code):
             raise InvalidLoginCode()
         grant = self.codes.take(digest(login_code))
         now = self.clock.now()
         if grant is None or not grant.is_live(now):
             raise InvalidLoginCode()
+        if (
+            binding is None
+            or not grant.binding_hash
+            or not same_digest(grant.binding_hash, binding)
+        ):
+            log.warning("login code presented by another browser", extra={"user_id": grant.user_id})
+            raise InvalidLoginCode("The login code was issued to another browser")
         found = self.users.get(grant.user_id)
         if found is None or not found.value.email_verified:
             raise InvalidLoginCode()

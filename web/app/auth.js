@@ -146,7 +146,7 @@ export async function consumeRedirect() {
     return false;
   }
   try {
-    session.store(await api("POST", "auth/token", { login_code: code }));
+    session.store(await api("POST", "auth/token", { login_code: code }, { withCookies: true }));
     return true;
   } catch (error) {
     banner(`Sign-in failed: ${error.message}`);
