@@ -475,6 +475,8 @@ class Container:
             history=self.history,
             clock=self.clock,
             ttl_seconds=self.settings.weather_cache_ttl_seconds,
+            # The refresh's budget: lookups, subscriptions and weather.report jobs too.
+            budget=None if self.settings.weather_provider == "simulated" else self.request_budget,
         )
 
     # -- subscriptions and real time ------------------------------------------------------
