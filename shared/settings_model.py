@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     otp_max_attempts: int = Field(5, ge=1, alias="OTP_MAX_ATTEMPTS")
     # The abuse limits (shared/services/limits.py); false only for load tests and benches.
     rate_limits_enabled: bool = Field(True, alias="RATE_LIMITS_ENABLED")
+    # X-Forwarded-For entries, counted from the right, that proxies we trust appended
+    # (shared.http.client_address): 1 behind App Service's front end (infra/), 2 with
+    # Front Door before it; 0 (nothing in front: the header is the client's own claim).
+    trusted_proxy_hops: int = Field(0, ge=0, le=10, alias="TRUSTED_PROXY_HOPS")
     # Social sign-in (OpenID Connect): a JSON list; secrets in OAUTH_<NAME>_CLIENT_SECRET.
     oauth_providers: Annotated[tuple[OAuthProvider, ...], NoDecode] = Field(
         (), alias="OAUTH_PROVIDERS"

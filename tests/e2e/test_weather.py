@@ -282,3 +282,28 @@ def test_item3_anonymous_unknown_names_hit_429_and_the_provider_sees_the_budget_
     # A cached city is not an upstream lookup: served, not limited.
     cached = weather(host, city="Berlin")
     assert cached.status_code == 200 and cached.json()["cached"] is True
+
+
+def test_item6_a_forged_x_forwarded_for_does_not_make_a_new_client(
+    meteo: OpenMeteoStandIn,
+    azurite_factory: Callable[[], Azurite],
+    local_host_factory: Callable[..., LocalHost],
+) -> None:
+    """Issue 18, item 6, through the local host, which appends the peer address to
+    X-Forwarded-For as App Service's front end does (TRUSTED_PROXY_HOPS=1, as in Azure):
+    a caller that sends a different forged address with every request is still one
+    client, and hits the per-client limit as one."""
+    from shared.services.limits import WEATHER_UPSTREAM_PER_CLIENT
+
+    host = local_host_factory(
+        storage=azurite_factory(), WEATHER_PROVIDER="open-meteo",
+        OPEN_METEO_BASE_URL=meteo.base_url, OPEN_METEO_GEOCODING_URL=meteo.geocoding_url,
+        RATE_LIMITS_ENABLED="true", TRUSTED_PROXY_HOPS="1",
+        WEATHER_RATE_LIMIT_PER_MINUTE="1000",
+    )  # fmt: skip
+    statuses = [
+        weather(host, {"X-Forwarded-For": f"198.51.100.{i}"},
+                city=f"Qzx{uuid.uuid4().hex[:10]}").status_code
+        for i in range(WEATHER_UPSTREAM_PER_CLIENT.limit + 1)
+    ]  # fmt: skip
+    assert statuses == [404] * WEATHER_UPSTREAM_PER_CLIENT.limit + [429], statuses
