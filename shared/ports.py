@@ -343,7 +343,8 @@ class JobRepository(Protocol):
 
 class BidRepository(Protocol):
     def add(self, bid: Bid, queued_at: datetime) -> None:
-        """The bid, and its comment queued for a sentiment score."""
+        """The bid, and its comment queued for a sentiment score; BidExists when its
+        bidder has a bid on the job, TooManyBids at MAX_OPEN_BIDS_PER_JOB (atomically)."""
         ...
 
     def get(self, job_id: str, bid_id: str) -> Bid | None: ...
@@ -354,7 +355,10 @@ class BidRepository(Protocol):
         """Bids in the order placed (all, or one bidder's), one page from a cursor."""
         ...
 
-    def settle(self, job_id: str, accepted_id: str) -> list[Bid]: ...
+    def accept(self, job_id: str, bid_id: str) -> None:
+        """Mark one bid accepted; the job's other bids are read as rejected once the job
+        has an assignee (``Bid.settled_by``): nothing else is rewritten."""
+        ...
 
     def claimable_comments(self, now: datetime, limit: int) -> list[Versioned[PendingComment]]:
         """Queued comments nobody holds a claim on, oldest first."""
