@@ -252,6 +252,15 @@ def _enter(req: func.HttpRequest, name: str) -> tuple[str, list[Any]]:
     return request_id, tokens
 
 
+HSTS = "max-age=31536000"  # a year; not includeSubDomains: sibling hosts are not ours
+
+
+def _in_azure() -> bool:
+    from shared.settings import get_settings
+
+    return get_settings().running_in_azure
+
+
 def _leave(
     response: func.HttpResponse,
     request_id: str,
@@ -260,6 +269,8 @@ def _leave(
     started: float,
 ) -> func.HttpResponse:
     response.headers["X-Request-Id"] = request_id
+    if _in_azure():  # https only there (never on local http: a browser would remember it)
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
     log.info(
         "request handled",
         extra={
@@ -534,6 +545,7 @@ def optional_principal(req: func.HttpRequest) -> Principal | None:
     if token is None:
         return None
     from shared.container import container
+    from shared.domain.accounts import email_key
 
     c = container()
     claims = c.tokens.verify(token, c.clock.now())
@@ -541,7 +553,7 @@ def optional_principal(req: func.HttpRequest) -> Principal | None:
     principal = Principal(
         user_id=str(claims["sub"]),
         email=email,
-        is_admin=email.lower() in c.settings.admin_email_set,
+        is_admin=email_key(email) in c.settings.admin_email_set,  # as the user view does
     )
     user_id_var.set(principal.user_id)
     telemetry.annotate(user_id=principal.user_id)
