@@ -1,4 +1,5 @@
-"""Operations functions (Blueprint): health, the OpenAPI document, Swagger UI."""
+"""Operations functions (Blueprint): health, the OpenAPI document, Swagger UI, the purge of
+expired abuse-limit counts."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
 
-from shared import http, static
+from shared import http, static, telemetry
 from shared.container import container
 from shared.services import health
 
@@ -75,3 +76,16 @@ def api_docs_asset(req: func.HttpRequest) -> func.HttpResponse:
     if asset == "init.js":
         return static.respond(req, static.load(static.WEB, "docs-init.js"), max_age=300)
     return static.respond(req, static.load(SWAGGER_DIR, asset), max_age=86400)
+
+
+# Hourly, at minute 41 (off the hour, away from the other timers): the counts of the abuse
+# limits (tables ``ratelimits`` and the ``login-failures`` rows of ``useremails``) whose
+# state has run out. Every client address and every e-mail address tried leaves a row;
+# without this the tables only grow (issue 18, item 5).
+@bp.timer_trigger(arg_name="timer", schedule="0 41 * * * *", run_on_startup=False)
+@telemetry.traced("timer")
+def purge_abuse_counters(timer: func.TimerRequest) -> None:
+    """Delete expired rate-limit and login-failure rows (the same as no row)."""
+    app = container()
+    app.limits.purge_expired()
+    app.accounts.purge_login_failures()

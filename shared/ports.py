@@ -88,6 +88,10 @@ class UserRepository(Protocol):
         cannot be stored (it never has an account)."""
         ...
 
+    def purge_login_failures(self, now: datetime) -> int:
+        """Delete the failure states whose TAT is before ``now`` (the same as none)."""
+        ...
+
 
 class OtpRepository(Protocol):
     def get(self, user_id: str) -> Versioned[OtpRecord] | None: ...
@@ -118,6 +122,10 @@ class RateLimiter(Protocol):
 
     def peek(self, rate: Rate, key: str) -> float:
         """What ``hit`` would answer, counting nothing."""
+        ...
+
+    def purge_expired(self) -> int:
+        """Forget every key whose state has run out (the same as never seen); how many."""
         ...
 
 

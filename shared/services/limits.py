@@ -90,6 +90,12 @@ class AbuseLimits:
         """``client``: ``user:<id>`` when signed in, else the client address."""
         self.enforce(WEATHER_UPSTREAM_PER_CLIENT, client)
 
+    def purge_expired(self) -> int:
+        """The hourly timer: forget the counts that have run out (bounded storage)."""
+        purged = self.limiter.purge_expired()
+        log.info("expired rate limit counts purged", extra={"count": purged})
+        return purged
+
     @staticmethod
     def refuse_if_waiting(rate: Rate, wait: float) -> None:
         """429 with Retry-After when ``wait`` (seconds) is positive."""

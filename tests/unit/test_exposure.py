@@ -95,8 +95,8 @@ def test_item8_hsts_in_azure_only(in_azure: bool, monkeypatch: pytest.MonkeyPatc
     from shared import http
     from shared.settings import reset_settings
 
-    @http.endpoint("echo")
-    def echo(req: func.HttpRequest) -> func.HttpResponse:
+    @http.endpoint("HSTS probe")
+    def hsts_probe(req: func.HttpRequest) -> func.HttpResponse:
         return http.ok({"ok": True})
 
     for name in ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME"):
@@ -105,7 +105,7 @@ def test_item8_hsts_in_azure_only(in_azure: bool, monkeypatch: pytest.MonkeyPatc
         monkeypatch.setenv("WEBSITE_INSTANCE_ID", "abc123")
     reset_settings()
     try:
-        answer = echo(func.HttpRequest("GET", "https://h/api/echo", headers={}, body=b""))
+        answer = hsts_probe(func.HttpRequest("GET", "https://h/api/echo", headers={}, body=b""))
     finally:
         reset_settings()
     assert answer.headers.get("Strict-Transport-Security") == (
