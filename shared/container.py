@@ -316,7 +316,11 @@ class Container:
         """Social sign-in (OAUTH_PROVIDERS) on Authlib and the ``socialsignin`` table."""
         from shared.adapters.oidc_authlib import AuthlibIdentityProvider
         from shared.adapters.table_accounts import TableUserRepository
-        from shared.adapters.table_social import TableLoginCodes, TablePendingSignIns
+        from shared.adapters.table_social import (
+            TableLoginCodes,
+            TablePendingSignIns,
+            TableSocialLinks,
+        )
         from shared.services.social import SocialSignInService
 
         table = self.table("socialsignin")
@@ -329,6 +333,7 @@ class Container:
             tokens=self.tokens,
             clock=self.clock,
             limits=self.limits,
+            links=TableSocialLinks(self.table("sociallinks")),
         )
 
     @cached_property

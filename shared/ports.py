@@ -183,6 +183,19 @@ class PendingSignInRepository(Protocol):
         ...
 
 
+class SocialLinkRepository(Protocol):
+    """Which account a provider identity (issuer, subject) signs in to."""
+
+    def find_user(self, issuer: str, subject: str) -> str | None:
+        """The user id linked to this identity, or None."""
+        ...
+
+    def link(self, user_id: str, issuer: str, subject: str) -> None:
+        """Link the identity to the account (idempotent); IdentityLinkedElsewhere when the
+        account has another subject of this issuer (one identity per issuer per account)."""
+        ...
+
+
 class LoginCodeRepository(Protocol):
     """One-time login codes of finished sign-ins, by the code's hash (single use)."""
 

@@ -30,12 +30,14 @@ from shared.domain.errors import ConcurrencyConflict, ValidationFailed
 from shared.domain.social import (
     ACCESS_DENIED,
     EMAIL_NOT_VERIFIED,
+    IDENTITY_MISMATCH,
     INVALID_STATE,
     LOGIN_CODE_TTL,
     PENDING_TTL,
     PROVIDER_ERROR,
     STATE_PATTERN,
     UNKNOWN_PROVIDER,
+    IdentityLinkedElsewhere,
     InvalidLoginCode,
     LoginGrant,
     PendingSignIn,
@@ -50,6 +52,7 @@ from shared.ports import (
     IdentityProvider,
     LoginCodeRepository,
     PendingSignInRepository,
+    SocialLinkRepository,
     UserRepository,
 )
 from shared.services.limits import AbuseLimits
@@ -79,6 +82,7 @@ class SocialSignInService:
     tokens: TokenService
     clock: Clock
     limits: AbuseLimits | None = field(default=None)
+    links: SocialLinkRepository | None = field(default=None)
 
     def list_providers(self) -> list[dict[str, str]]:
         return [{"name": p.name, "display_name": p.display_name} for p in self.providers]
@@ -147,7 +151,7 @@ class SocialSignInService:
         except ValidationFailed:
             unusable = "The provider's e-mail address is not usable"
             raise SignInFailed(PROVIDER_ERROR, unusable) from None
-        user = self._find_or_create(address)
+        user = self._account_of(identity.issuer, identity.subject, address)
         login_code = new_secret()
         # Bound to this browser (``binding`` matched the pending sign-in's just above).
         self.codes.add(LoginGrant(
@@ -169,6 +173,31 @@ class SocialSignInService:
         if binding is None or not same_digest(pending.binding_hash, binding):
             raise SignInFailed(INVALID_STATE, "The sign-in was started in another browser")
         return pending
+
+    def _account_of(self, issuer: str, subject: str, address: str) -> User:
+        """The account of a provider identity. Linking rule: an identity already linked
+        (issuer, subject) signs in to its account, whatever address the provider now
+        gives; otherwise the verified address finds the account (or creates it, or takes
+        over a pending registration: ``_find_or_create``) and the identity is linked to
+        it, unless that account is linked to another subject of the same issuer (the
+        provider gave the address to someone else): refused, ``identity-mismatch``."""
+        if self.links is not None:
+            linked = self.links.find_user(issuer, subject)
+            if linked is not None:
+                found = self.users.get(linked)
+                if found is not None and found.value.email_verified:
+                    return found.value
+        user = self._find_or_create(address)
+        if self.links is not None:
+            try:
+                self.links.link(user.id, issuer, subject)
+            except IdentityLinkedElsewhere:
+                log.warning("sign-in refused: account linked to another identity",
+                            extra={"user_id": user.id})  # fmt: skip
+                raise SignInFailed(
+                    IDENTITY_MISMATCH, "The account is linked to another identity there"
+                ) from None
+        return user
 
     def _find_or_create(self, address: str) -> User:
         from shared.domain.accounts import EmailTaken

@@ -12,7 +12,11 @@ from pydantic import SecretStr
 from shared.adapters.clock import FakeClock
 from shared.adapters.memory_accounts import MemoryOtpRepository, MemoryUserRepository
 from shared.adapters.memory_ratelimits import MemoryRateLimiter
-from shared.adapters.memory_social import MemoryLoginCodes, MemoryPendingSignIns
+from shared.adapters.memory_social import (
+    MemoryLoginCodes,
+    MemoryPendingSignIns,
+    MemorySocialLinks,
+)
 from shared.auth import IssuedToken, TokenService
 from shared.domain.accounts import InvalidCredentials, otp_key
 from shared.domain.errors import RateLimited
@@ -78,7 +82,7 @@ def world() -> World:
     idp, pending, codes = FakeIdentityProvider(), MemoryPendingSignIns(), MemoryLoginCodes()
     service = SocialSignInService(
         providers=(PROVIDER, OTHER), identity=idp, pending=pending, codes=codes, users=users,
-        tokens=tokens, clock=clock, limits=AbuseLimits(limiter),
+        tokens=tokens, clock=clock, limits=AbuseLimits(limiter), links=MemorySocialLinks(),
     )  # fmt: skip
     return World(service, idp, pending, codes, users, accounts, clock, limiter)
 
@@ -298,3 +302,27 @@ def test_item1_login_code_from_another_browser_is_refused(world: World) -> None:
         with pytest.raises(InvalidLoginCode):  # used up by the refused try
             world.service.exchange(code, world.binding)
     world.service.exchange(attacker_code, attacker_binding)  # its own browser: signed in
+
+
+def test_item4_accounts_are_linked_by_issuer_and_subject_not_by_e_mail_alone(
+    world: World,
+) -> None:
+    """Issue 18, item 4. The first sign-in of an identity finds the account by its
+    verified e-mail (or creates it) and links (issuer, subject) to it. Later: the same
+    subject signs in to that account even after changing its address at the provider;
+    another subject with the address of an account already linked at that issuer (the
+    provider gave the address to someone else) is refused, ``identity-mismatch``; the
+    same subject at another issuer links on its own."""
+    claims = TokenService(TEST_SIGNING_KEY, 60)
+    first = world.exchange(world.finish())
+    alice = claims.verify(first.access_token, world.clock.now())["sub"]
+    world.idp.email = "alice.new@example.com"  # changed at the provider: same person
+    moved = world.exchange(world.finish())
+    assert claims.verify(moved.access_token, world.clock.now())["sub"] == alice
+    assert world.users.find_by_email("alice.new@example.com") is None  # no second account
+    world.idp.email, world.idp.subject = "alice@example.com", "sub-2"  # address recycled
+    assert failure(world.finish) == "identity-mismatch"
+    assert world.codes.rows == {}  # no login code for it
+    world.idp.email, world.idp.subject = "bob@example.com", "sub-2"  # a new person
+    bob = world.exchange(world.finish())
+    assert claims.verify(bob.access_token, world.clock.now())["sub"] != alice

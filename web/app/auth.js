@@ -10,6 +10,7 @@ const SOCIAL_ERRORS = {
   "email-not-verified": "That provider has not verified your e-mail address.",
   "provider-error": "The sign-in provider's answer could not be checked. Please try again.",
   "unknown-provider": "That sign-in provider is not available.",
+  "identity-mismatch": "Your account here is linked to a different account at that provider.",
   "conflict": "Your account was busy. Please try again.",
   "rate-limited": "Too many sign-in attempts. Please wait a minute and try again.",
   "upstream-unavailable": "The sign-in provider cannot be reached right now.",
