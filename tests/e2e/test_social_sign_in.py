@@ -275,3 +275,11 @@ def test_item1_login_code_from_another_browser_is_refused_the_signing_in_browser
     token = browser.post(f"{world.host.url}/api/auth/token", json={"login_code": code},
                          timeout=10)  # fmt: skip
     assert token.status_code == 200, token.text
+
+
+def test_item5_the_abuse_counter_purge_runs_on_the_host(world: World) -> None:
+    """The hourly timer is wired: run through the admin endpoint, it purges both kinds of
+    counts and says how many (the purge itself: tests/integration, on a moved clock)."""
+    assert world.host.run_function("purge_abuse_counters").status_code == 202
+    messages = {"expired rate limit counts purged", "expired login failure counts purged"}
+    wait_for(lambda: messages <= {r.get("message") for r in world.host.log_records()})
