@@ -192,5 +192,6 @@ def enqueue_due_jobs(timer: func.TimerRequest) -> None:
                   connection="AzureWebJobsStorage")  # fmt: skip
 @telemetry.traced("queue")
 def score_bid_sentiment(msg: func.QueueMessage) -> None:
-    """New bids: score waiting comments, each once, up to 10 per request."""
-    container().job_service.score_pending_sentiment()
+    """New bids: score waiting comments, each once, up to 10 per request. Accepted bids:
+    tell the other bidders that theirs were rejected."""
+    container().job_service.handle_bid_message(msg.get_body().decode("utf-8"))

@@ -117,16 +117,20 @@ def social_callback(req: func.HttpRequest) -> func.HttpResponse:
         )
     except SignInFailed as failed:
         return _redirect(f"{APP_PAGE}#error={quote(failed.slug)}")
-    return _redirect(f"{APP_PAGE}#login={code}", _binding_cookie(req, "", 0))
+    # The binding cookie stays: POST /api/auth/token needs it to accept the code (login
+    # CSRF). Renewed so that it outlives the code (60 s) however long the provider took.
+    binding = _binding_of(req) or ""
+    return _redirect(f"{APP_PAGE}#login={code}", _binding_cookie(req, binding, COOKIE_MAX_AGE))
 
 
 @bp.route(route="auth/token", methods=["POST"])
-@http.endpoint("Exchange a one-time login code (60 s, single use) for a bearer token",
+@http.endpoint("Exchange a one-time login code (60 s, single use) for a bearer token; only "
+               "from the browser that signed in (its binding cookie, set by the login route)",
                body="social:LoginCodeIn", response="accounts:TokenOut", tags=TAGS,
                errors=(400,))  # fmt: skip
 def social_token(req: func.HttpRequest) -> func.HttpResponse:
     body = http.parse_body(req, models.LoginCodeIn)
-    token = container().social.exchange(body.login_code)
+    token = container().social.exchange(body.login_code, _binding_of(req))
     return http.ok(
         {"access_token": token.access_token, "token_type": "Bearer",
          "expires_in": token.expires_in},

@@ -20,9 +20,14 @@ bp = func.Blueprint()
 @bp.route(route="weather", methods=["GET"])
 @http.endpoint("Current weather for a city (signed-in lookups are kept in history)",
                query="weather:WeatherQuery", response="weather:WeatherOut", optional_auth=True,
-               tags=("weather",), errors=(404, 503))  # fmt: skip
+               tags=("weather",), errors=(404, 429, 503))  # fmt: skip
 def get_weather(req: func.HttpRequest) -> func.HttpResponse:
     user = http.optional_principal(req)
     query = http.parse_query(req, models.WeatherQuery)
-    body = container().weather.lookup(query.city, query.country, query.units, user)
+    app = container()
+    client = f"user:{user.user_id}" if user is not None else http.client_address(req)
+    body = app.weather.lookup(
+        query.city, query.country, query.units, user,
+        gate=lambda: app.limits.weather_upstream(client),  # only lookups that go upstream
+    )  # fmt: skip
     return http.ok(body, headers={"Cache-Control": "private, max-age=60"})

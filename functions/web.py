@@ -74,7 +74,7 @@ def asset(path: str) -> tuple[static.StaticFile, int]:
 @bp.route(route="app", methods=["GET"])
 @http.endpoint("The web app (HTML)", tags=("web app",), content_type="text/html")
 def web_app(req: func.HttpRequest) -> func.HttpResponse:
-    return static.respond(req, page(), csp=static.STRICT_CONTENT_SECURITY_POLICY)
+    return static.respond(req, page(), csp=static.web_app_csp())
 
 
 @bp.route(route="app/{*path}", methods=["GET"])
@@ -83,6 +83,6 @@ def web_app(req: func.HttpRequest) -> func.HttpResponse:
 def web_app_asset(req: func.HttpRequest) -> func.HttpResponse:
     path = req.route_params.get("path") or ""
     if path in ("", "index.html"):
-        return static.respond(req, page(), csp=static.STRICT_CONTENT_SECURITY_POLICY)
+        return static.respond(req, page(), csp=static.web_app_csp())
     file, max_age = asset(path)
-    return static.respond(req, file, max_age=max_age, csp=static.STRICT_CONTENT_SECURITY_POLICY)
+    return static.respond(req, file, max_age=max_age, csp=static.web_app_csp())

@@ -432,6 +432,7 @@ var contractSettings = {
   RATE_LIMITS_ENABLED: rateLimitsEnabled ? 'true' : 'false'
   AUTH_TOKEN_TTL_MINUTES: '60'
   ADMIN_EMAILS: adminEmails
+  TRUSTED_PROXY_HOPS: '1' // App Service's front end appends the client to X-Forwarded-For
   OTP_TTL_SECONDS: '600'
   OTP_MAX_ATTEMPTS: '5'
   RATE_LIMITS_ENABLED: 'true'

@@ -323,7 +323,11 @@ class Container:
         """Social sign-in (OAUTH_PROVIDERS) on Authlib and the ``socialsignin`` table."""
         from shared.adapters.oidc_authlib import AuthlibIdentityProvider
         from shared.adapters.table_accounts import TableUserRepository
-        from shared.adapters.table_social import TableLoginCodes, TablePendingSignIns
+        from shared.adapters.table_social import (
+            TableLoginCodes,
+            TablePendingSignIns,
+            TableSocialLinks,
+        )
         from shared.services.social import SocialSignInService
 
         table = self.table("socialsignin")
@@ -336,6 +340,7 @@ class Container:
             tokens=self.tokens,
             clock=self.clock,
             limits=self.limits,
+            links=TableSocialLinks(self.table("sociallinks")),
         )
 
     @cached_property
@@ -482,6 +487,8 @@ class Container:
             history=self.history,
             clock=self.clock,
             ttl_seconds=self.settings.weather_cache_ttl_seconds,
+            # The refresh's budget: lookups, subscriptions and weather.report jobs too.
+            budget=None if self.settings.weather_provider == "simulated" else self.request_budget,
         )
 
     # -- subscriptions and real time ------------------------------------------------------

@@ -252,6 +252,15 @@ def _enter(req: func.HttpRequest, name: str) -> tuple[str, list[Any]]:
     return request_id, tokens
 
 
+HSTS = "max-age=31536000"  # a year; not includeSubDomains: sibling hosts are not ours
+
+
+def _in_azure() -> bool:
+    from shared.settings import get_settings
+
+    return get_settings().running_in_azure
+
+
 def _leave(
     response: func.HttpResponse,
     request_id: str,
@@ -260,6 +269,8 @@ def _leave(
     started: float,
 ) -> func.HttpResponse:
     response.headers["X-Request-Id"] = request_id
+    if _in_azure():  # https only there (never on local http: a browser would remember it)
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
     log.info(
         "request handled",
         extra={
@@ -535,6 +546,7 @@ def optional_principal(req: func.HttpRequest) -> Principal | None:
     if token is None:
         return None
     from shared.container import container
+    from shared.domain.accounts import email_key
 
     c = container()
     claims = c.tokens.verify(token, c.clock.now())
@@ -542,7 +554,7 @@ def optional_principal(req: func.HttpRequest) -> Principal | None:
     principal = Principal(
         user_id=str(claims["sub"]),
         email=email,
-        is_admin=email.lower() in c.settings.admin_email_set,
+        is_admin=email_key(email) in c.settings.admin_email_set,  # as the user view does
     )
     user_id_var.set(principal.user_id)
     telemetry.annotate(user_id=principal.user_id)
@@ -615,23 +627,43 @@ def no_content() -> func.HttpResponse:
 # -- the caller's address -----------------------------------------------------------------
 
 
-def client_address(req: func.HttpRequest) -> str:
-    """The caller's IP address as our front end saw it, for per-client abuse limits.
+def client_address(req: func.HttpRequest, trusted_hops: int | None = None) -> str:
+    """The caller's IP address as the nearest trusted proxy saw it, for per-client abuse
+    limits.
 
-    The Azure front end (and the local host, devtools/host.py) appends the peer address
-    to ``X-Forwarded-For``; entries before the last are the client's own claims and are
-    ignored. A port (``1.2.3.4:5678``, ``[::1]:5678``) is dropped, and an IPv6 client is
-    its /64 (what one subscriber gets). Without the header: ``unknown`` (one shared key).
+    Each proxy appends the address it received the request from to ``X-Forwarded-For``;
+    everything to the left of what a trusted proxy appended is the client's own claim.
+    ``trusted_hops`` (TRUSTED_PROXY_HOPS, read from the settings when None) is how many
+    entries from the right our own proxies appended: the client is the entry that many
+    from the right. App Service's front end appends the peer it saw (``ip:port``), so 1
+    on Azure; 2 with Front Door before it (Front Door appends the client, the front end
+    Front Door's address). 0: nothing trusted sits in front, so the header is ignored;
+    the Python worker is given no peer address by the Functions host, so every caller is
+    ``unknown`` (one shared key, which no header can move a caller out of). Fewer
+    entries than hops, or an entry that is no address: ``unknown`` as well.
+
+    A port (``1.2.3.4:5678``, ``[::1]:5678``) is dropped, and an IPv6 client is its /64
+    (what one subscriber gets).
     """
     import ipaddress
 
-    last = (req.headers.get("x-forwarded-for") or "").rsplit(",", 1)[-1].strip()
-    if last.startswith("["):
-        last = last[1:].partition("]")[0]
-    elif last.count(":") == 1:
-        last = last.partition(":")[0]
+    if trusted_hops is None:
+        from shared.settings import get_settings
+
+        trusted_hops = get_settings().trusted_proxy_hops
+    if trusted_hops <= 0:
+        return "unknown"
+    entries = [e.strip() for e in (req.headers.get("x-forwarded-for") or "").split(",")]
+    entries = [e for e in entries if e]
+    if len(entries) < trusted_hops:
+        return "unknown"
+    entry = entries[-trusted_hops]
+    if entry.startswith("["):
+        entry = entry[1:].partition("]")[0]
+    elif entry.count(":") == 1:
+        entry = entry.partition(":")[0]
     try:
-        address = ipaddress.ip_address(last)
+        address = ipaddress.ip_address(entry)
     except ValueError:
         return "unknown"
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:

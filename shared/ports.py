@@ -88,6 +88,10 @@ class UserRepository(Protocol):
         cannot be stored (it never has an account)."""
         ...
 
+    def purge_login_failures(self, now: datetime) -> int:
+        """Delete the failure states whose TAT is before ``now`` (the same as none)."""
+        ...
+
 
 class OtpRepository(Protocol):
     def get(self, user_id: str) -> Versioned[OtpRecord] | None: ...
@@ -118,6 +122,10 @@ class RateLimiter(Protocol):
 
     def peek(self, rate: Rate, key: str) -> float:
         """What ``hit`` would answer, counting nothing."""
+        ...
+
+    def purge_expired(self) -> int:
+        """Forget every key whose state has run out (the same as never seen); how many."""
         ...
 
 
@@ -172,6 +180,19 @@ class PendingSignInRepository(Protocol):
 
     def purge_expired(self, now: datetime) -> int:
         """Delete the sign-ins that expired before ``now`` (abandoned); how many."""
+        ...
+
+
+class SocialLinkRepository(Protocol):
+    """Which account a provider identity (issuer, subject) signs in to."""
+
+    def find_user(self, issuer: str, subject: str) -> str | None:
+        """The user id linked to this identity, or None."""
+        ...
+
+    def link(self, user_id: str, issuer: str, subject: str) -> None:
+        """Link the identity to the account (idempotent); IdentityLinkedElsewhere when the
+        account has another subject of this issuer (one identity per issuer per account)."""
         ...
 
 
@@ -353,7 +374,8 @@ class JobRepository(Protocol):
 
 class BidRepository(Protocol):
     def add(self, bid: Bid, queued_at: datetime) -> None:
-        """The bid, and its comment queued for a sentiment score."""
+        """The bid, and its comment queued for a sentiment score; BidExists when its
+        bidder has a bid on the job, TooManyBids at MAX_OPEN_BIDS_PER_JOB (atomically)."""
         ...
 
     def get(self, job_id: str, bid_id: str) -> Bid | None: ...
@@ -364,7 +386,10 @@ class BidRepository(Protocol):
         """Bids in the order placed (all, or one bidder's), one page from a cursor."""
         ...
 
-    def settle(self, job_id: str, accepted_id: str) -> list[Bid]: ...
+    def accept(self, job_id: str, bid_id: str) -> None:
+        """Mark one bid accepted; the job's other bids are read as rejected once the job
+        has an assignee (``Bid.settled_by``): nothing else is rewritten."""
+        ...
 
     def claimable_comments(self, now: datetime, limit: int) -> list[Versioned[PendingComment]]:
         """Queued comments nobody holds a claim on, oldest first."""

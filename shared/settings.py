@@ -127,21 +127,44 @@ def check_startup_environment() -> None:
         key=_env("AUTH_SIGNING_KEY") or "",
         email_provider=provider,
         smtp_host="localhost" if smtp_host is None else smtp_host,
+        issuers=_issuers_of(_env("OAUTH_PROVIDERS") or ""),
     )
 
 
+def _issuers_of(raw: str) -> list[str]:
+    """The ``issuer`` of each OAUTH_PROVIDERS entry (what the settings model validates in
+    full; here only what the start-up refusal needs)."""
+    import json
+
+    try:
+        entries = json.loads(raw) if raw.strip() else []
+    except ValueError:
+        return []  # the settings model reports it
+    if not isinstance(entries, list):
+        return []
+    return [str(e.get("issuer", "")) for e in entries if isinstance(e, dict)]
+
+
 def check_startup_settings(settings: Settings) -> None:
-    """Refuse to start in Azure without a real token signing key (32 bytes at least), or
-    with SMTP e-mail and no SMTP host."""
+    """Refuse to start in Azure without a real token signing key (32 bytes at least), with
+    SMTP e-mail and no SMTP host, or with a sign-in provider whose issuer is not https."""
     _refuse_unsafe(
         in_azure=settings.running_in_azure,
         key=settings.auth_signing_key.get_secret_value() if settings.auth_signing_key else "",
         email_provider=settings.email_provider,
         smtp_host=settings.smtp_host,
+        issuers=[p.issuer for p in settings.oauth_providers],
     )
 
 
-def _refuse_unsafe(*, in_azure: bool, key: str, email_provider: str, smtp_host: str) -> None:
+def _refuse_unsafe(
+    *, in_azure: bool, key: str, email_provider: str, smtp_host: str, issuers: list[str]
+) -> None:
+    for issuer in issuers:
+        if in_azure and not issuer.lower().startswith("https://"):
+            # Discovery, the JWKS and the token request would travel in clear: anyone on
+            # the path could hand the app keys of their own and sign in as anybody.
+            raise UnsafeSettings(f"OAUTH_PROVIDERS issuer {issuer!r} must be https in Azure")
     if in_azure and key.startswith("@Microsoft.KeyVault("):
         # The platform leaves the reference text in place when it cannot resolve it.
         raise UnsafeSettings("AUTH_SIGNING_KEY is an unresolved Key Vault reference")

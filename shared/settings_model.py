@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     otp_max_attempts: int = Field(5, ge=1, alias="OTP_MAX_ATTEMPTS")
     # The abuse limits (shared/services/limits.py); false only for load tests and benches.
     rate_limits_enabled: bool = Field(True, alias="RATE_LIMITS_ENABLED")
+    # X-Forwarded-For entries, counted from the right, that proxies we trust appended
+    # (shared.http.client_address): 1 behind App Service's front end (infra/), 2 with
+    # Front Door before it; 0 (nothing in front: the header is the client's own claim).
+    trusted_proxy_hops: int = Field(0, ge=0, le=10, alias="TRUSTED_PROXY_HOPS")
     # Social sign-in (OpenID Connect): a JSON list; secrets in OAUTH_<NAME>_CLIENT_SECRET.
     oauth_providers: Annotated[tuple[OAuthProvider, ...], NoDecode] = Field(
         (), alias="OAUTH_PROVIDERS"
@@ -153,8 +157,36 @@ class Settings(BaseSettings):
         return bool(self.azure_instance_id)
 
     @property
+    def webpubsub_client_origin(self) -> str | None:
+        """Where the web app's WebSocket goes (``wss://<name>.webpubsub.azure.com``, locally
+        ``ws://localhost:8081``): the origin of the client URLs the server SDK makes from
+        the endpoint (http -> ws, https -> wss, the connection string's Port kept), for
+        the page's CSP ``connect-src``. None without real time."""
+        from urllib.parse import urlsplit
+
+        secret = self.webpubsub_connection_string
+        raw = secret.get_secret_value().strip() if secret else ""
+        endpoint, port = (self.webpubsub_endpoint or "").strip(), ""
+        if raw:
+            parts = dict(p.split("=", 1) for p in raw.split(";") if "=" in p)
+            values = {k.strip().lower(): v.strip() for k, v in parts.items()}
+            endpoint, port = values.get("endpoint", ""), values.get("port", "")
+        split = urlsplit(endpoint)
+        if split.scheme not in ("http", "https") or not split.hostname:
+            return None
+        scheme = "wss" if split.scheme == "https" else "ws"
+        netloc = split.netloc.rsplit("@", 1)[-1]
+        if port and split.port is None:
+            netloc = f"{netloc}:{port}"
+        return f"{scheme}://{netloc}"
+
+    @property
     def admin_email_set(self) -> frozenset[str]:
-        return frozenset(e.strip().lower() for e in self.admin_emails.split(",") if e.strip())
+        """ADMIN_EMAILS, each normalised as account e-mails are (``email_key``: casefold),
+        so that the admin check and the user view can never disagree."""
+        from shared.domain.accounts import email_key
+
+        return frozenset(email_key(e) for e in self.admin_emails.split(",") if e.strip())
 
     @property
     def uses_identity_storage(self) -> bool:

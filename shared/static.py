@@ -39,14 +39,25 @@ _TEXT = {"text/javascript", "text/css", "text/html", "application/json", "image/
 # Static pages and assets are same-origin only; inline styles are needed by Swagger UI.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-    "script-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'"
+    "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-# The web app has no inline script or style at all. Its WebSocket goes to Web PubSub (another
-# host, known only at run time from the negotiate answer), hence ws:/wss: in connect-src.
+# The web app has no inline script or style at all. Its WebSocket goes to Web PubSub: that
+# one origin (from WEBPUBSUB_*, Settings.webpubsub_client_origin) and no other host.
 STRICT_CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self' ws: wss:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    "connect-src 'self'{realtime}; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
 )
+
+
+def web_app_csp() -> str:
+    """The web app's CSP, ``connect-src`` naming the Web PubSub origin of the settings."""
+    from shared.settings import get_settings
+
+    origin = get_settings().webpubsub_client_origin
+    return STRICT_CONTENT_SECURITY_POLICY.format(realtime=f" {origin}" if origin else "")
+
+
 # A versioned URL (its path names the content hash) never changes: cache it for a year.
 IMMUTABLE = 365 * 24 * 3600
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
@@ -47,6 +48,100 @@ METRICS: dict[str, str] = {
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
 
+# Query parameters whose values are secrets: OpenWeatherMap's key can only travel as
+# ``appid`` in the URL, and the requests/urllib3 instrumentations that
+# ``configure_azure_monitor`` turns on record full URLs (``http.url``/``url.full``) and
+# exception messages that quote them ("Max retries exceeded with url: ...?appid=...").
+# opentelemetry-util-http's own ``redact_url`` only knows a few cloud signature names.
+SECRET_QUERY_PARAMETERS = (
+    "appid", "api_key", "apikey", "key", "access_token", "token", "client_secret", "code",
+    "sig", "signature", "password",
+)  # fmt: skip
+_SECRET_IN_QUERY = re.compile(
+    r"(?i)([?&;](?:" + "|".join(SECRET_QUERY_PARAMETERS) + r")=)[^&#\s'\"]*"
+)
+REDACTED = "REDACTED"
+
+
+def redact(text: str) -> str:
+    """``text`` with the value of every secret query parameter replaced by REDACTED."""
+    return _SECRET_IN_QUERY.sub(r"\g<1>" + REDACTED, text) if "=" in text else text
+
+
+def _redacted_attributes(attributes: Any) -> dict[str, Any]:
+    """The string attributes of a span, event or log record that ``redact`` changes."""
+    changed: dict[str, Any] = {}
+    for name, value in (attributes or {}).items():
+        if isinstance(value, str):
+            clean = redact(value)
+            if clean != value:
+                changed[name] = clean
+    return changed
+
+
+def _redacting_processors() -> tuple[Any, Any]:
+    """A SpanProcessor and a LogRecordProcessor that take secrets out of what is exported
+    (defined here so that OpenTelemetry is imported only with telemetry configured)."""
+    from opentelemetry.sdk._logs import LogRecordProcessor
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    class RedactingSpanProcessor(SpanProcessor):
+        """URL attributes are set when a client span starts: rewritten here, before any
+        exporter sees them. Exception events and the status are added later: rewritten
+        as the span ends (``_on_ending``, called on the live span before ``on_end``
+        hands a frozen copy to the exporting processor)."""
+
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            changed = _redacted_attributes(getattr(span, "attributes", None))
+            if changed:
+                span.set_attributes(changed)
+
+        def _on_ending(self, span: Any) -> None:
+            from opentelemetry.sdk.trace import Event
+            from opentelemetry.trace import Status
+
+            events = getattr(span, "_events", None)
+            if events:
+                for index, event in enumerate(list(events)):
+                    changed = _redacted_attributes(event.attributes)
+                    if changed:
+                        events[index] = Event(
+                            event.name, {**dict(event.attributes or {}), **changed},
+                            event.timestamp,
+                        )  # fmt: skip
+            status = getattr(span, "_status", None)
+            if status is not None and status.description:
+                clean = redact(status.description)
+                if clean != status.description:
+                    span._status = Status(status.status_code, clean)
+            attributes = getattr(span, "_attributes", None)
+            changed = _redacted_attributes(attributes)
+            if changed and attributes is not None:
+                attributes._immutable = False
+                attributes.update(changed)
+                attributes._immutable = True
+
+    class RedactingLogRecordProcessor(LogRecordProcessor):
+        def on_emit(self, log_record: Any) -> None:
+            record = getattr(log_record, "log_record", log_record)
+            if isinstance(record.body, str):
+                record.body = redact(record.body)
+            changed = _redacted_attributes(record.attributes)
+            if changed:
+                record.attributes = {**dict(record.attributes or {}), **changed}
+
+        def emit(self, log_record: Any) -> None:  # the SDK's older name of on_emit
+            self.on_emit(log_record)
+
+        def shutdown(self) -> None:
+            return None
+
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            return True
+
+    return RedactingSpanProcessor(), RedactingLogRecordProcessor()
+
+
 _lock = threading.Lock()
 _counts: dict[Key, float] = {}
 _span_attributes: ContextVar[dict[str, str | int] | None] = ContextVar("span_attrs", default=None)
@@ -69,9 +164,12 @@ class _Otel:
             from azure.identity import ManagedIdentityCredential
 
             options["credential"] = ManagedIdentityCredential(client_id=client_id or None)
+        span_processor, log_processor = _redacting_processors()
         configure_azure_monitor(
             **options,
             connection_string=connection_string,
+            span_processors=[span_processor],  # before the exporter's: secrets out first
+            log_record_processors=[log_processor],
             logger_name="weather_jobs.telemetry",
             enable_live_metrics=False,
             enable_performance_counters=False,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from datetime import datetime
 
 from shared.adapters.table_accounts import directory_key
 from shared.adapters.table_codec import decode_cursor, encode_cursor
@@ -80,6 +81,13 @@ class MemoryUserRepository:
             if (current is None) != (etag is None) or (current and current[1] != etag):
                 raise ConcurrencyConflict("login failures changed since read")
             self._failures[email_key(email)] = (tat, _etag())
+
+    def purge_login_failures(self, now: datetime) -> int:
+        with self._lock:
+            expired = [k for k, (tat, _) in self._failures.items() if tat < now.timestamp()]
+            for key in expired:
+                del self._failures[key]
+            return len(expired)
 
     def update(self, user: User, etag: str) -> str:
         with self._lock:

@@ -34,6 +34,14 @@ class MemoryRateLimiter:
             tat = self._tats.get((rate.name, key))
             return decide(rate, tat, self._clock.now().timestamp()).retry_after
 
+    def purge_expired(self) -> int:
+        with self._lock:
+            now = self._clock.now().timestamp()
+            expired = [k for k, tat in self._tats.items() if tat < now]
+            for key in expired:
+                del self._tats[key]
+            return len(expired)
+
 
 class UnlimitedRateLimiter:
     def hit(self, rate: Rate, key: str) -> float:
@@ -41,3 +49,6 @@ class UnlimitedRateLimiter:
 
     def peek(self, rate: Rate, key: str) -> float:
         return 0.0
+
+    def purge_expired(self) -> int:
+        return 0

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
 from shared.domain.errors import ConcurrencyConflict
-from shared.domain.social import LoginGrant, PendingSignIn
+from shared.domain.social import IdentityLinkedElsewhere, LoginGrant, PendingSignIn
 
 
 class _Expiring(Protocol):
@@ -54,3 +54,21 @@ class MemoryPendingSignIns(_SingleUseRows[PendingSignIn]):
 class MemoryLoginCodes(_SingleUseRows[LoginGrant]):
     def __init__(self) -> None:
         super().__init__(lambda grant: grant.code_hash, "code")
+
+
+class MemorySocialLinks:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.by_identity: dict[tuple[str, str], str] = {}
+        self.by_user: dict[tuple[str, str], str] = {}  # (user id, issuer) -> subject
+
+    def find_user(self, issuer: str, subject: str) -> str | None:
+        with self._lock:
+            return self.by_identity.get((issuer, subject))
+
+    def link(self, user_id: str, issuer: str, subject: str) -> None:
+        with self._lock:
+            linked = self.by_user.setdefault((user_id, issuer), subject)
+            if linked != subject:
+                raise IdentityLinkedElsewhere(user_id)
+            self.by_identity[(issuer, subject)] = user_id

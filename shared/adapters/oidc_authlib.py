@@ -6,8 +6,11 @@ validates the ID token claims (``CodeIDToken``: iss, aud, exp, nonce, azp, at_ha
 joserfc (Authlib's JOSE library) checks its signature with the provider's JWKS. Both are
 imported when the first sign-in needs them (cold start).
 
-Discovery documents and JWKS are fetched once per process per issuer and kept (a JWKS is
-fetched again when a token names a key it lacks: the provider rotated its keys). Every
+Discovery documents are fetched once per process per issuer and kept. A JWKS is kept for
+JWKS_TTL (a provider that drops a key, compromised or retired, is believed within the
+hour), and fetched again early when a token names a key it lacks (the provider rotated
+its keys), at most once per JWKS_REFRESH_INTERVAL: tokens with made-up key ids cannot
+make every sign-in fetch the key set. Every
 HTTP call goes through the process's pooled ``requests`` session (its connection pools
 are shared with the per-sign-in Authlib client, which holds no state between sign-ins).
 """
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.domain.social import (
@@ -37,10 +40,27 @@ log = get_logger("app.oidc")
 SCOPE = "openid email profile"
 TIMEOUT = 10  # seconds, each call to the provider
 LEEWAY = 60  # seconds of clock skew allowed on exp/iat
+JWKS_TTL = timedelta(hours=1)
+JWKS_REFRESH_INTERVAL = timedelta(minutes=5)
 # Only asymmetric signatures: an HS256 token "signed" with the client secret, or "none",
 # is refused whatever the discovery document claims.
 ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
               "ES512", "EdDSA")  # fmt: skip
+
+
+class NoAcceptableAlgorithm(ValueError):
+    """The provider advertises no ID token algorithm that we accept."""
+
+
+def accepted_algorithms(advertised: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The algorithms both advertised (discovery's ``id_token_signing_alg_values_supported``)
+    and in ASYMMETRIC; NoAcceptableAlgorithm when none is: never a library default."""
+    allowed = tuple(a for a in advertised if a in ASYMMETRIC)
+    if not allowed:
+        raise NoAcceptableAlgorithm(
+            f"the provider signs ID tokens with {list(advertised)!r}, none of {ASYMMETRIC!r}"
+        )
+    return allowed
 
 
 def check_id_token(
@@ -55,13 +75,16 @@ def check_id_token(
     algorithms: tuple[str, ...] = ("RS256",),
 ) -> dict[str, Any]:
     """The claims of a valid ID token. Raises joserfc's errors (JoseError) when the
-    signature, the algorithm, iss, aud, exp, nonce, azp or at_hash do not check out."""
+    signature, the algorithm, iss, aud, exp, nonce, azp or at_hash do not check out, and
+    NoAcceptableAlgorithm when ``algorithms`` names none of ASYMMETRIC (an empty list
+    would let joserfc fall back to its own defaults)."""
     from authlib.oidc.core import CodeIDToken
     from joserfc import jwt
     from joserfc.jwk import KeySet
 
+    allowed = accepted_algorithms(algorithms)
     keys = KeySet.import_key_set(dict(jwks))  # type: ignore[arg-type]
-    token = jwt.decode(id_token, keys, algorithms=[a for a in algorithms if a in ASYMMETRIC])
+    token = jwt.decode(id_token, keys, algorithms=list(allowed))
     claims = CodeIDToken(
         token.claims,
         token.header,
@@ -82,7 +105,8 @@ class AuthlibIdentityProvider:
         self._session = session
         self._lock = threading.Lock()
         self._metadata: dict[str, dict[str, Any]] = {}
-        self._jwks: dict[str, dict[str, Any]] = {}
+        self._jwks: dict[str, tuple[dict[str, Any], datetime]] = {}  # issuer -> (keys, at)
+        self.jwks_fetches = 0
 
     # -- discovery ---------------------------------------------------------------------
 
@@ -111,13 +135,21 @@ class AuthlibIdentityProvider:
             self._metadata[provider.issuer] = document
         return document
 
-    def _key_set(self, provider: OAuthProvider, *, refresh: bool = False) -> dict[str, Any]:
+    def key_set(
+        self, provider: OAuthProvider, now: datetime, *, refresh: bool = False
+    ) -> dict[str, Any]:
+        """The provider's JWKS: cached for JWKS_TTL; ``refresh`` (a token named a key it
+        lacks) fetches again unless the cached set is younger than JWKS_REFRESH_INTERVAL."""
         cached = self._jwks.get(provider.issuer)
-        if cached is not None and not refresh:
-            return cached
+        if cached is not None:
+            keys, fetched_at = cached
+            age = now - fetched_at
+            if age < (JWKS_REFRESH_INTERVAL if refresh else JWKS_TTL):
+                return keys
         jwks = self._get_json(self.metadata(provider)["jwks_uri"])
         with self._lock:
-            self._jwks[provider.issuer] = jwks
+            self._jwks[provider.issuer] = (jwks, now)
+            self.jwks_fetches += 1
         return jwks
 
     def _client(self, provider: OAuthProvider, redirect_uri: str) -> Any:
@@ -185,7 +217,13 @@ class AuthlibIdentityProvider:
         id_token, access_token = token.get("id_token"), token.get("access_token")
         if not isinstance(id_token, str):
             raise ValueError("the token response has no id_token")
-        algorithms = tuple(metadata.get("id_token_signing_alg_values_supported") or ("RS256",))
+        advertised = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
+        try:  # before the token is even looked at: a clear refusal, logged once per sign-in
+            algorithms = accepted_algorithms(tuple(str(a) for a in advertised))
+        except NoAcceptableAlgorithm as exc:
+            extra = {"provider": provider.name, "advertised": list(advertised)}
+            log.error("provider has no acceptable ID token algorithm", extra=extra)
+            raise SignInFailed(PROVIDER_ERROR, str(exc)) from exc
 
         def check(jwks: Mapping[str, Any]) -> dict[str, Any]:
             return check_id_token(
@@ -194,9 +232,9 @@ class AuthlibIdentityProvider:
             )  # fmt: skip
 
         try:
-            claims = check(self._key_set(provider))
+            claims = check(self.key_set(provider, now))
         except InvalidKeyIdError:
-            claims = check(self._key_set(provider, refresh=True))  # keys rotated
+            claims = check(self.key_set(provider, now, refresh=True))  # keys rotated?
         if "email" not in claims and access_token and metadata.get("userinfo_endpoint"):
             claims = {**claims, **self._userinfo(metadata["userinfo_endpoint"], access_token,
                                                  str(claims["sub"]))}  # fmt: skip

@@ -21,6 +21,9 @@ Tables and keys (each chosen for the queries below; no request scans a table):
                 this address (known or not; shared/services/limits.py). Beside the index
                 entry so that a login reads both with one partition query: the account
                 limit costs a login no storage call, a wrong password one write.
+                Rows whose TAT has passed (the same as none) are deleted by the hourly
+                timer ``purge_abuse_counters`` (a filtered query on RowKey and ``tat``
+                across partitions: a scan in a timer, never in a request).
 ``otps``        PartitionKey = user id, RowKey = "current": the one live code record
                 (its HMAC, expiry, attempts, used flag, throttle and send bookkeeping);
                 ETag-guarded so that concurrent wrong guesses all count.
@@ -227,6 +230,14 @@ class TableUserRepository:
             return
         entity = {"PartitionKey": email_key(email), "RowKey": LOGIN_FAILURES, "tat": float(tat)}
         put_guarded(self._emails, entity, etag)
+
+    def purge_login_failures(self, now: datetime) -> int:
+        from shared.adapters.table_codec import purge_where
+
+        return purge_where(
+            self._emails, "RowKey eq @row and tat lt @now",
+            {"row": LOGIN_FAILURES, "now": float(now.timestamp())},
+        )  # fmt: skip
 
     def update(self, user: User, etag: str) -> str:
         from azure.core import MatchConditions

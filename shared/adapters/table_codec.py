@@ -52,18 +52,44 @@ def put_guarded(table: Any, entity: dict[str, Any], etag: str | None) -> str:
     """Insert-if-absent when ``etag`` is None, else replace-if-unchanged; a lost race is a
     ConcurrencyConflict. The new ETag."""
     from azure.core import MatchConditions
+    from azure.core.exceptions import ResourceNotFoundError
     from azure.data.tables import UpdateMode
+
+    from shared.domain.errors import ConcurrencyConflict
 
     if etag is None:
         metadata = guarded(lambda: table.create_entity(entity))
     else:
-        metadata = guarded(
-            lambda: table.update_entity(
-                entity, mode=UpdateMode.REPLACE, etag=etag,
-                match_condition=MatchConditions.IfNotModified,
-            )
-        )  # fmt: skip
+        try:
+            metadata = guarded(
+                lambda: table.update_entity(
+                    entity, mode=UpdateMode.REPLACE, etag=etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            )  # fmt: skip
+        except ResourceNotFoundError as exc:  # deleted since read (a purge): read again
+            raise ConcurrencyConflict("the row is gone") from exc
     return etag_of(metadata)
+
+
+def purge_where(table: Any, query: str, parameters: dict[str, Any]) -> int:
+    """Delete the rows ``query`` finds, each only if unchanged since read (If-Match its
+    ETag: a row written meanwhile is live again and stays); how many were deleted."""
+    from azure.core import MatchConditions
+    from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+    deleted = 0
+    for entity in table.query_entities(query, parameters=parameters,
+                                       select=["PartitionKey", "RowKey"]):  # fmt: skip
+        try:
+            table.delete_entity(
+                entity["PartitionKey"], entity["RowKey"], etag=etag_of(entity),
+                match_condition=MatchConditions.IfNotModified,
+            )  # fmt: skip
+        except (ResourceModifiedError, ResourceNotFoundError):
+            continue
+        deleted += 1
+    return deleted
 
 
 def encode_cursor(row_key: str) -> str:

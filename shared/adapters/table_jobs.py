@@ -26,8 +26,15 @@ Tables and keys (every request is a point read or one partition query):
                  sends their message again and deletes the others, 100 to a transaction:
                  a lost message costs a delay, never the job.
 ``bids``         PartitionKey = job id, RowKey = bid id (time-sortable): a job's bids in
-                 the order placed, one range query per page; accepting rewrites them in one
-                 transaction per 100.
+                 the order placed, one range query per page (RowKey < "~"). Beside them,
+                 in the same partition: RowKey ``~bidder|{bidder id}`` (one per bidder:
+                 one open bid each) and ``~count`` (``open``: the job's bids, at most
+                 100). Placing a bid is one query of those two rows and ONE transaction
+                 (bid + marker insert-if-absent + count under its ETag): a second bid of
+                 one bidder or a 101st bid cannot slip in between concurrent requests.
+                 Accepting writes the accepted bid only (one update); the others stay
+                 ``open`` in storage and read as ``rejected`` once the job has an
+                 assignee (``Bid.settled_by``).
 ``bidsentiment`` PartitionKey = "pending", RowKey = ``{bid id}|{job id}`` (oldest first):
                  comments not yet scored, with the comment and ``claimed_until``; a scoring
                  run claims up to 10 at once in one ETag-guarded transaction, so two runs
@@ -57,13 +64,17 @@ from shared.adapters.table_codec import (
     key_range_page,
     to_iso,
 )
+from shared.domain.errors import Conflict
 from shared.domain.jobs import (
     DISPATCH_GRACE,
+    MAX_OPEN_BIDS_PER_JOB,
     Bid,
+    BidExists,
     Fee,
     Job,
     JobResult,
     PendingComment,
+    TooManyBids,
     compact_json,
     owner_in_job_id,
 )
@@ -443,13 +454,57 @@ def _comment_key(job_id: str, bid_id: str) -> str:
     return f"{bid_id}|{job_id}"
 
 
+BIDS_END = "~"  # bid ids are digits and hex: every bid's RowKey sorts before this
+COUNT_ROW = "~count"
+_BID_ATTEMPTS = 20  # lost races on the count row before a bid gives up (409)
+
+
+def _bidder_row(bidder_id: str) -> str:
+    return f"~bidder|{bidder_id}"
+
+
 class TableBidRepository:
     def __init__(self, bids: TableClient, pending: TableClient) -> None:
         self._bids = bids
         self._pending = pending
 
     def add(self, bid: Bid, queued_at: datetime) -> None:
-        self._bids.create_entity(_bid_entity(bid))
+        """The bid, if its bidder has none on the job and the job has fewer than 100 (else
+        BidExists / TooManyBids); then its comment queued for a sentiment score."""
+        from azure.core import MatchConditions
+        from azure.data.tables import TableTransactionError
+
+        marker = _bidder_row(bid.bidder_id)
+        for _ in range(_BID_ATTEMPTS):
+            rows = {
+                e["RowKey"]: e for e in self._bids.query_entities(
+                    "PartitionKey eq @job and ( RowKey eq @count or RowKey eq @marker )",
+                    parameters={"job": bid.job_id, "count": COUNT_ROW, "marker": marker},
+                )
+            }  # fmt: skip
+            if marker in rows:
+                raise BidExists("You already have an open bid on this job")
+            counter = rows.get(COUNT_ROW)
+            count = int(counter["open"]) if counter is not None else 0
+            if count >= MAX_OPEN_BIDS_PER_JOB:
+                raise TooManyBids()
+            counted = {"PartitionKey": bid.job_id, "RowKey": COUNT_ROW, "open": count + 1}
+            count_operation: tuple[Any, ...] = (
+                ("create", counted) if counter is None else
+                ("update", counted, {"etag": etag_of(counter),
+                                     "match_condition": MatchConditions.IfNotModified})
+            )  # fmt: skip
+            try:
+                self._bids.submit_transaction([
+                    ("create", _bid_entity(bid)),
+                    ("create", {"PartitionKey": bid.job_id, "RowKey": marker, "bid_id": bid.id}),
+                    count_operation,
+                ])  # fmt: skip
+            except TableTransactionError:
+                continue  # another bid came first (count changed, or this bidder's): again
+            break
+        else:
+            raise Conflict("The job's bids kept changing; try again")
         self._pending.upsert_entity({
             "PartitionKey": "pending", "RowKey": _comment_key(bid.job_id, bid.id),
             "job_id": bid.job_id, "bid_id": bid.id, "comment": bid.comment,
@@ -457,8 +512,8 @@ class TableBidRepository:
         })  # fmt: skip
 
     def list_for_job(self, job_id: str, bidder_id: str | None = None) -> list[Bid]:
-        query = "PartitionKey eq @job"
-        parameters: dict[str, Any] = {"job": job_id}
+        query = "PartitionKey eq @job and RowKey lt @end"
+        parameters: dict[str, Any] = {"job": job_id, "end": BIDS_END}
         if bidder_id:
             query += " and bidder_id eq @bidder"
             parameters["bidder"] = bidder_id
@@ -467,8 +522,8 @@ class TableBidRepository:
     def page_for_job(
         self, job_id: str, bidder_id: str | None, limit: int, cursor: str | None
     ) -> tuple[list[Bid], str | None]:
-        query = "PartitionKey eq @job"
-        parameters: dict[str, Any] = {"job": job_id}
+        query = "PartitionKey eq @job and RowKey lt @end"
+        parameters: dict[str, Any] = {"job": job_id, "end": BIDS_END}
         if bidder_id:
             query += " and bidder_id eq @bidder"
             parameters["bidder"] = bidder_id
@@ -478,19 +533,20 @@ class TableBidRepository:
     def get(self, job_id: str, bid_id: str) -> Bid | None:
         from azure.core.exceptions import ResourceNotFoundError
 
+        if not bid_id or bid_id >= BIDS_END:
+            return None
         try:
             return _bid(self._bids.get_entity(job_id, bid_id))
         except ResourceNotFoundError:
             return None
 
-    def settle(self, job_id: str, accepted_id: str) -> list[Bid]:
-        """Accept one bid and reject the others, 100 rows per transaction."""
-        bids = self.list_for_job(job_id)
-        updated = [replace(b, status="accepted" if b.id == accepted_id else "rejected")
-                   for b in bids]  # fmt: skip
-        for chunk in _chunks(updated, 100):
-            self._bids.submit_transaction([("upsert", _bid_entity(b)) for b in chunk])
-        return updated
+    def accept(self, job_id: str, bid_id: str) -> None:
+        """Mark one bid accepted (one write; the others read as rejected: Bid.settled_by)."""
+        from azure.data.tables import UpdateMode
+
+        self._bids.update_entity(
+            {"PartitionKey": job_id, "RowKey": bid_id, "status": "accepted"}, mode=UpdateMode.MERGE
+        )
 
     # -- comments waiting for a sentiment score --------------------------------------------
 

@@ -13,6 +13,18 @@ when another instance wrote the key meanwhile (412) does it read and write again
 this process has not seen costs a point read first. A refusal that the remembered TAT
 already proves costs no call at all (a remembered TAT is never ahead of the stored one,
 since TATs only grow), so a flood that is being refused does not load storage.
+
+Purge. A row whose TAT has passed says exactly what no row says (GCRA: the key may take
+its full burst), so ``purge_expired`` deletes those (each If-Match its ETag: a row hit
+meanwhile stays), hourly from the timer ``purge_abuse_counters``. What stays is one row
+per key seen within its rate's period (at most an hour): storage is bounded by the keys
+of the last hour, not by every address ever seen. The purge is one filtered query over
+the table (``tat lt now``, PartitionKey and RowKey only): a scan, in a timer, never in a
+request; each run reads every row once (live ones included) and deletes the expired.
+The TAT cannot be part of the key (it moves with every hit), so a range query would need
+time-bucketed keys and a second read per unseen key on the request path; at an hour's
+worth of keys the scan is the cheaper side. A remembered ETag of a purged row makes the
+next write fail (404): it is read again, as after any lost race.
 """
 
 from __future__ import annotations
@@ -22,7 +34,7 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters.table_codec import etag_of, put_guarded
+from shared.adapters.table_codec import etag_of, purge_where, put_guarded
 from shared.domain.errors import ConcurrencyConflict
 from shared.domain.ratelimits import Rate, decide
 from shared.ports import Clock
@@ -77,6 +89,11 @@ class TableRateLimiter:
             return decide(rate, state[0], now).retry_after  # proven without a call
         state = self._read(pk)
         return decide(rate, state[0] if state else None, now).retry_after
+
+    def purge_expired(self) -> int:
+        """Delete every row whose TAT has passed (the same as no row); how many."""
+        now = self._clock.now().timestamp()
+        return purge_where(self._table, "tat lt @now", {"now": float(now)})
 
     # -- storage ---------------------------------------------------------------------------
 

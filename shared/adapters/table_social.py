@@ -6,7 +6,17 @@ PartitionKey = state (43 base64url characters, 256 random bits), RowKey = "pendi
     -> the callback: nonce, PKCE verifier, redirect URI, provider, SHA-256 of the
     browser-binding cookie, expiry (10 min).
 PartitionKey = SHA-256 of the login code (hex), RowKey = "login-code"
-    -> POST /api/auth/token: user id, expiry (60 s). The code itself is never stored.
+    -> POST /api/auth/token: user id, expiry (60 s), SHA-256 of the binding cookie of the
+    browser that signed in. The code itself is never stored.
+
+Table ``sociallinks`` (class TableSocialLinks), each a point read:
+
+PartitionKey = SHA-256 of issuer and subject, RowKey = "identity" -> the callback: the
+    account this provider identity signs in to (``user_id``, ``issuer``, ``subject``).
+PartitionKey = user id, RowKey = ``issuer-{SHA-256 of the issuer, 40 hex}`` -> the
+    subject this account is linked to at that issuer; inserted first (insert-if-absent),
+    so an account holds one identity per issuer even when two sign-ins race.
+A first sign-in writes both (two storage calls); later ones read the first only.
 
 Single use: ``take`` reads the row and deletes it with ``If-Match`` its ETag (in a
 one-operation transaction, which reports a 404 that ``delete_entity`` would swallow); of
@@ -23,7 +33,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.table_codec import etag_of, from_iso, guarded, to_iso
-from shared.domain.social import LoginGrant, PendingSignIn
+from shared.domain.errors import ConcurrencyConflict
+from shared.domain.social import (
+    IdentityLinkedElsewhere,
+    LoginGrant,
+    PendingSignIn,
+    identity_key,
+    issuer_key,
+)
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -103,7 +120,7 @@ class TableLoginCodes:
     def add(self, grant: LoginGrant) -> None:
         entity = {
             "PartitionKey": grant.code_hash, "RowKey": LOGIN_CODE, "user_id": grant.user_id,
-            "expires_at": to_iso(grant.expires_at),
+            "expires_at": to_iso(grant.expires_at), "binding_hash": grant.binding_hash,
         }  # fmt: skip
         guarded(lambda: self._table.create_entity(entity))
 
@@ -113,7 +130,42 @@ class TableLoginCodes:
             return None
         expires = from_iso(entity["expires_at"])
         assert expires is not None
-        return LoginGrant(code_hash=code_hash, user_id=entity["user_id"], expires_at=expires)
+        return LoginGrant(
+            code_hash=code_hash, user_id=entity["user_id"], expires_at=expires,
+            binding_hash=entity.get("binding_hash", ""),  # none (older row): never matches
+        )  # fmt: skip
 
     def purge_expired(self, now: datetime) -> int:
         return _purge(self._table, LOGIN_CODE, now)
+
+
+IDENTITY = "identity"
+
+
+class TableSocialLinks:
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+
+    def find_user(self, issuer: str, subject: str) -> str | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            entity = self._table.get_entity(identity_key(issuer, subject), IDENTITY)
+        except ResourceNotFoundError:
+            return None
+        return str(entity["user_id"])
+
+    def link(self, user_id: str, issuer: str, subject: str) -> None:
+        row = f"issuer-{issuer_key(issuer)}"
+        try:
+            guarded(lambda: self._table.create_entity(
+                {"PartitionKey": user_id, "RowKey": row, "issuer": issuer, "subject": subject}
+            ))  # fmt: skip
+        except ConcurrencyConflict:
+            linked = self._table.get_entity(user_id, row)
+            if linked["subject"] != subject:
+                raise IdentityLinkedElsewhere(user_id) from None
+        self._table.upsert_entity({
+            "PartitionKey": identity_key(issuer, subject), "RowKey": IDENTITY,
+            "user_id": user_id, "issuer": issuer, "subject": subject,
+        })  # fmt: skip

@@ -79,6 +79,20 @@ class JobNotOpen(Conflict):
     slug, title = "job-not-open", "The job is not open for bids"
 
 
+# API.md: a bidder has at most one open bid on a job (a second gets 409 ``conflict``: it
+# does not replace the first, whose comment may already be scored and seen by the owner),
+# and a job takes at most 100 open bids (then 409 ``conflict`` too).
+MAX_OPEN_BIDS_PER_JOB = 100
+
+
+class BidExists(Conflict):
+    title = "You already have an open bid on this job"
+
+
+class TooManyBids(Conflict):
+    title = f"The job has {MAX_OPEN_BIDS_PER_JOB} open bids, the most it takes"
+
+
 class JobNotStorable(Exception):
     """Storage refused the job's row as it is (too large or malformed): writing it again
     would fail again. Not an AppError: it never reaches a caller as such."""
@@ -246,6 +260,15 @@ class Bid:
     status: BidStatus
     created_at: datetime
     sentiment: dict[str, Any] | None = None
+
+    def settled_by(self, assignee_id: str | None) -> Bid:
+        """The bid as its job's assignment settles it. Accepting a bid writes the job and
+        that one bid only; the others keep ``open`` in storage and read as ``rejected``
+        once the job has an assignee (and the assignee's own bid, its one bid on the job,
+        as ``accepted`` even if that second write was lost)."""
+        if self.status != "open" or not assignee_id:
+            return self
+        return replace(self, status="accepted" if self.bidder_id == assignee_id else "rejected")
 
     def to_public(self) -> dict[str, Any]:
         return {

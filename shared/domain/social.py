@@ -59,6 +59,13 @@ INVALID_STATE = "invalid-state"  # unknown, used, expired, tampered or from anot
 EMAIL_NOT_VERIFIED = "email-not-verified"  # the provider does not vouch for the address
 PROVIDER_ERROR = "provider-error"  # the provider failed, or its answer did not check out
 UNKNOWN_PROVIDER = "unknown-provider"  # not (or no longer) in OAUTH_PROVIDERS
+# The address's account is linked to another identity of this provider (the provider gave
+# the address to someone else, or two provider accounts share it): not signed in.
+IDENTITY_MISMATCH = "identity-mismatch"
+
+
+class IdentityLinkedElsewhere(Exception):
+    """The account already has an identity of this issuer, with another subject."""
 
 
 class InvalidLoginCode(AppError):
@@ -84,6 +91,9 @@ class LoginGrant:
     code_hash: str
     user_id: str
     expires_at: datetime
+    # SHA-256 of the binding cookie of the browser that signed in: only that browser can
+    # exchange the code (login CSRF: an attacker's code sent to a victim is refused).
+    binding_hash: str = ""
 
     def is_live(self, now: datetime) -> bool:
         return now < self.expires_at
@@ -98,6 +108,16 @@ class ProviderIdentity:
     email: str | None
     email_verified: bool
     nonce: str  # as the ID token carries it (the service compares it with its own)
+
+
+def identity_key(issuer: str, subject: str) -> str:
+    """The key of a provider identity: SHA-256 of issuer and subject (Table-key safe; an
+    issuer is a URL, a subject any string up to 255 characters)."""
+    return hashlib.sha256(f"{issuer}\n{subject}".encode()).hexdigest()
+
+
+def issuer_key(issuer: str) -> str:
+    return hashlib.sha256(issuer.encode()).hexdigest()[:40]
 
 
 def claims_email_verified(claims: dict[str, object]) -> bool:

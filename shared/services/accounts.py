@@ -287,6 +287,13 @@ class AccountService:
             return user
         raise ConcurrencyConflict("user kept changing")
 
+    def purge_login_failures(self) -> int:
+        """The hourly timer: delete failure states that have run out (every address,
+        known or not, leaves one after a wrong password)."""
+        purged = self.users.purge_login_failures(self.clock.now())
+        log.info("expired login failure counts purged", extra={"count": purged})
+        return purged
+
     def login(self, email: str, password: str, client: str = "") -> IssuedToken:
         limited = self.limits is not None and self.limits.enabled
         if self.limits:

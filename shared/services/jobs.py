@@ -585,14 +585,20 @@ class JobService:
         found = self.jobs.find(job_id)
         if found is None:
             raise NotFound("No such job")
+        assignee = found.value.assignee_id
         if found.value.owner_id == principal.user_id:
-            return self.bids.page_for_job(job_id, None, limit, cursor)
+            bids, next_cursor = self.bids.page_for_job(job_id, None, limit, cursor)
+            return [b.settled_by(assignee) for b in bids], next_cursor
         own, next_cursor = self.bids.page_for_job(job_id, principal.user_id, limit, cursor)
         if not own and cursor is None and not found.value.may_read(principal.user_id):
             raise NotFound("No such job")
-        return own, next_cursor
+        return [b.settled_by(assignee) for b in own], next_cursor
 
     def accept_bid(self, principal: Principal, job_id: str, bid_id: str) -> Job:
+        """The job gets the bidder as assignee (ETag-guarded: one of two accepts wins) and
+        the bid is marked accepted: two writes, whatever the number of bids. The others
+        read as rejected from then on (``Bid.settled_by``); their bidders are told by
+        the queue (``announce_rejections``), not inside this request."""
         for _ in range(_RETRIES):
             found = self._owned(principal, job_id)
             job = found.value
@@ -607,13 +613,50 @@ class JobService:
                 self.jobs.save(assigned, found)  # the ETag makes one of two accepts win
             except ConcurrencyConflict:
                 continue
-            settled = self.bids.settle(job_id, bid_id)
+            try:
+                self.bids.accept(job_id, bid_id)
+            except Exception:  # the assignment decides; the stored status is a convenience
+                log.exception("accepted bid not marked", extra={"bid_id": bid_id})
             job_updated(self.realtime, assigned)
-            for each in settled:
-                bid_updated(self.realtime, each, each.bidder_id)
+            bid_updated(self.realtime, bid.settled_by(assigned.assignee_id), bid.bidder_id)
+            try:
+                self.sentiment_queue.send(json.dumps({"settled_job_id": job_id}))
+            except Exception:  # the verdict is in the listing either way; only the push is lost
+                log.exception("rejections not queued", extra={"job_id": job_id})
             log.info("bid accepted", extra={"job_id": job_id, "bid_id": bid_id})
             return assigned
         raise ConcurrencyConflict("job kept changing")
+
+    def handle_bid_message(self, body: str) -> None:
+        """A message of the ``bidsentiment`` queue: a new bid's nudge to score comments, or
+        an accepted job's note to tell the other bidders (one queue, so that no further
+        function group, and no further always-ready instance, is needed)."""
+        try:
+            message = json.loads(body)
+        except ValueError:
+            message = {}
+        job_id = message.get("settled_job_id") if isinstance(message, dict) else None
+        if isinstance(job_id, str) and job_id:
+            self.announce_rejections(job_id)
+        else:
+            self.score_pending_sentiment()
+
+    def announce_rejections(self, job_id: str) -> int:
+        """bid.updated ``rejected`` to every bidder but the assignee, a page at a time; a
+        message delivered twice tells them twice (an event carries state, not a change)."""
+        found = self.jobs.find(job_id)
+        if found is None or not found.value.assignee_id:
+            return 0
+        assignee, sent, cursor = found.value.assignee_id, 0, None
+        while True:
+            page, cursor = self.bids.page_for_job(job_id, None, 100, cursor)
+            for bid in page:
+                settled = bid.settled_by(assignee)
+                if settled.status == "rejected" and bid.bidder_id != assignee:
+                    bid_updated(self.realtime, settled, bid.bidder_id)
+                    sent += 1
+            if cursor is None:
+                return sent
 
     def score_pending_sentiment(self, *, everything: bool = False, limit: int = 50) -> int:
         """Score queued bid comments, each once, in requests of the analyzer's batch size.

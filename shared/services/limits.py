@@ -41,6 +41,10 @@ RESEND_PER_CLIENT = Rate("resend-client", 10, HOUR)
 SOCIAL_SIGN_IN_PER_CLIENT = Rate("social-sign-in-client", 30, 5 * MINUTE)
 JOBS_PER_USER = Rate("job-create", 30, 10 * MINUTE)
 BIDS_PER_USER = Rate("bid-create", 30, 10 * MINUTE)
+# Weather lookups that would reach the provider (a name the index does not know, a city
+# not freshly cached), per client address or signed-in user; cached and indexed lookups
+# are not counted. Besides, every upstream call claims from the provider's budget.
+WEATHER_UPSTREAM_PER_CLIENT = Rate("weather-upstream", 30, 5 * MINUTE)
 
 
 @dataclass
@@ -81,6 +85,16 @@ class AbuseLimits:
 
     def bid_creation(self, user_id: str) -> None:
         self.enforce(BIDS_PER_USER, user_id)
+
+    def weather_upstream(self, client: str) -> None:
+        """``client``: ``user:<id>`` when signed in, else the client address."""
+        self.enforce(WEATHER_UPSTREAM_PER_CLIENT, client)
+
+    def purge_expired(self) -> int:
+        """The hourly timer: forget the counts that have run out (bounded storage)."""
+        purged = self.limiter.purge_expired()
+        log.info("expired rate limit counts purged", extra={"count": purged})
+        return purged
 
     @staticmethod
     def refuse_if_waiting(rate: Rate, wait: float) -> None:

@@ -10,7 +10,9 @@ The account is found by that address, or created verified with no password; a pe
 (unverified) registration of the address is taken over: the provider has just proved
 who owns the mailbox, so the password someone set while registering it is dropped and
 its code dies (docs/api.md, "Registering an address again"). Last, a one-time login code is
-stored (its hash only) for ``exchange`` to turn into the usual bearer token within 60 s.
+stored (its hash only, with the binding cookie's hash) for ``exchange`` to turn into the
+usual bearer token within 60 s, in the same browser only (the page's request must carry
+the binding cookie: an attacker's code planted in a victim's page is refused).
 
 Nothing is written when a sign-in fails, except that its state is used up.
 """
@@ -28,12 +30,14 @@ from shared.domain.errors import ConcurrencyConflict, ValidationFailed
 from shared.domain.social import (
     ACCESS_DENIED,
     EMAIL_NOT_VERIFIED,
+    IDENTITY_MISMATCH,
     INVALID_STATE,
     LOGIN_CODE_TTL,
     PENDING_TTL,
     PROVIDER_ERROR,
     STATE_PATTERN,
     UNKNOWN_PROVIDER,
+    IdentityLinkedElsewhere,
     InvalidLoginCode,
     LoginGrant,
     PendingSignIn,
@@ -48,6 +52,7 @@ from shared.ports import (
     IdentityProvider,
     LoginCodeRepository,
     PendingSignInRepository,
+    SocialLinkRepository,
     UserRepository,
 )
 from shared.services.limits import AbuseLimits
@@ -77,6 +82,7 @@ class SocialSignInService:
     tokens: TokenService
     clock: Clock
     limits: AbuseLimits | None = field(default=None)
+    links: SocialLinkRepository | None = field(default=None)
 
     def list_providers(self) -> list[dict[str, str]]:
         return [{"name": p.name, "display_name": p.display_name} for p in self.providers]
@@ -145,9 +151,12 @@ class SocialSignInService:
         except ValidationFailed:
             unusable = "The provider's e-mail address is not usable"
             raise SignInFailed(PROVIDER_ERROR, unusable) from None
-        user = self._find_or_create(address)
+        user = self._account_of(identity.issuer, identity.subject, address)
         login_code = new_secret()
-        self.codes.add(LoginGrant(digest(login_code), user.id, self.clock.now() + LOGIN_CODE_TTL))
+        # Bound to this browser (``binding`` matched the pending sign-in's just above).
+        self.codes.add(LoginGrant(
+            digest(login_code), user.id, self.clock.now() + LOGIN_CODE_TTL, digest(binding or ""),
+        ))  # fmt: skip
         log.info("social sign-in completed", extra={"provider": provider.name, "user_id": user.id})
         return login_code
 
@@ -164,6 +173,31 @@ class SocialSignInService:
         if binding is None or not same_digest(pending.binding_hash, binding):
             raise SignInFailed(INVALID_STATE, "The sign-in was started in another browser")
         return pending
+
+    def _account_of(self, issuer: str, subject: str, address: str) -> User:
+        """The account of a provider identity. Linking rule: an identity already linked
+        (issuer, subject) signs in to its account, whatever address the provider now
+        gives; otherwise the verified address finds the account (or creates it, or takes
+        over a pending registration: ``_find_or_create``) and the identity is linked to
+        it, unless that account is linked to another subject of the same issuer (the
+        provider gave the address to someone else): refused, ``identity-mismatch``."""
+        if self.links is not None:
+            linked = self.links.find_user(issuer, subject)
+            if linked is not None:
+                found = self.users.get(linked)
+                if found is not None and found.value.email_verified:
+                    return found.value
+        user = self._find_or_create(address)
+        if self.links is not None:
+            try:
+                self.links.link(user.id, issuer, subject)
+            except IdentityLinkedElsewhere:
+                log.warning("sign-in refused: account linked to another identity",
+                            extra={"user_id": user.id})  # fmt: skip
+                raise SignInFailed(
+                    IDENTITY_MISMATCH, "The account is linked to another identity there"
+                ) from None
+        return user
 
     def _find_or_create(self, address: str) -> User:
         from shared.domain.accounts import EmailTaken
@@ -210,13 +244,24 @@ class SocialSignInService:
 
     # -- 3. the page's code for a token ------------------------------------------------
 
-    def exchange(self, login_code: str) -> IssuedToken:
+    def exchange(self, login_code: str, binding: str | None) -> IssuedToken:
+        """The bearer token for a login code, from the browser that signed in only:
+        ``binding`` is the binding cookie the request carried. A code sent to another
+        browser (login CSRF: an attacker's own code in a victim's page) is refused, and
+        used up, so it cannot be tried again anywhere."""
         if not _SECRET.match(login_code):
             raise InvalidLoginCode()
         grant = self.codes.take(digest(login_code))
         now = self.clock.now()
         if grant is None or not grant.is_live(now):
             raise InvalidLoginCode()
+        if (
+            binding is None
+            or not grant.binding_hash
+            or not same_digest(grant.binding_hash, binding)
+        ):
+            log.warning("login code presented by another browser", extra={"user_id": grant.user_id})
+            raise InvalidLoginCode("The login code was issued to another browser")
         found = self.users.get(grant.user_id)
         if found is None or not found.value.email_verified:
             raise InvalidLoginCode()

@@ -10,10 +10,17 @@
 - Fresh entries are also remembered in process (bounded LRU, same TTL): a hot city costs
   no storage call at all.
 - Every raw provider response is archived by the provider's ``on_response`` hook.
+- Upstream calls are paid for: before each one (geocoding or current weather) a claim on
+  the provider's shared request budget (the same ``weather:{provider}`` key the refresh
+  claims, WEATHER_RATE_LIMIT_PER_MINUTE for every instance together); with none left
+  the lookup serves a stale entry or answers 503 with Retry-After. A caller may also
+  pass a ``gate`` that runs once before a lookup's first upstream call (GET /api/weather:
+  the per-client abuse limit), so cached and indexed lookups are never counted.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections import OrderedDict
@@ -36,8 +43,11 @@ if TYPE_CHECKING:
         GeocodeCache,
         HistoryRecorder,
         ObservationCache,
+        RequestBudget,
         WeatherProvider,
     )
+
+Gate = Callable[[], None]
 
 T = TypeVar("T")
 log = get_logger("app.weather")
@@ -125,8 +135,11 @@ class WeatherService:
         history: HistoryRecorder,
         clock: Clock,
         ttl_seconds: int,
+        budget: RequestBudget | None = None,
     ) -> None:
         self.provider = provider
+        self.budget = budget  # None: the provider makes no network calls (simulated)
+        self.budget_key = f"weather:{provider.name}"  # shared with the refresh
         self.cities = cities
         self.cache = cache
         self.geocache = geocache
@@ -155,18 +168,34 @@ class WeatherService:
         return None
 
     def lookup(
-        self, city: str, country: str | None, units: Units, principal: Principal | None
-    ) -> dict[str, Any]:
+        self, city: str, country: str | None, units: Units, principal: Principal | None,
+        gate: Gate | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """``gate`` runs (at most once) before the first upstream call of this lookup."""
         name, country = split_city(city, country)
-        resolved = self.resolve(name, country)
-        body = self.current(resolved, units)
+        once = _Once(gate)
+        resolved = self.resolve(name, country, once)
+        body = self.current(resolved, units, once)
         if principal is not None:
             self.history.add(
                 principal.user_id, resolved.name, resolved.country, resolved.id, self.clock.now()
             )
         return body
 
-    def resolve(self, name: str, country: str | None) -> City:
+    def _claim(self) -> None:
+        """One request from the provider's shared budget, or 503 with Retry-After."""
+        if self.budget is None:
+            return
+        wait = self.budget.claim(self.budget_key)
+        if wait > 0:
+            extra = {"provider": self.provider.name, "retry_after": math.ceil(wait)}
+            log.warning("provider budget spent: lookup not sent", extra=extra)
+            raise UpstreamUnavailable(
+                "The weather provider's request budget is spent; try again shortly",
+                retry_after=math.ceil(wait),
+            )
+
+    def resolve(self, name: str, country: str | None, gate: Gate | None = None) -> City:
         hits = self.cities.search(name, country, limit=1)
         if hits:
             return hits[0]
@@ -174,6 +203,9 @@ class WeatherService:
         now = self.clock.now()
         known, city = self.geocache.get(self.provider.name, key, now)
         if not known:
+            if gate is not None:
+                gate()
+            self._claim()
             found = self.provider.geocode(name, country, limit=1)
             city = found[0] if found else None
             self.geocache.put(self.provider.name, key, city, now)
@@ -184,7 +216,7 @@ class WeatherService:
             raise CityNotFound(f"No city named {name!r}{where}.{hint}")
         return city
 
-    def current(self, city: City, units: Units) -> dict[str, Any]:
+    def current(self, city: City, units: Units, gate: Gate | None = None) -> dict[str, Any]:
         provider = self.provider.name
         key = (provider, units, city.id)
         remembered = self._recall(key)
@@ -197,11 +229,14 @@ class WeatherService:
             telemetry.count("weather.cache_hits")
             return render(city, entry.observation, provider, cached=True, stale=False)
         telemetry.count("weather.cache_misses")
+        if gate is not None:
+            gate()  # before the single flight: one caller's limit is not another's
 
         def fetch() -> tuple[Observation, bool]:
             again = self.cache.get(provider, units, city.id)
             if again is not None and self._fresh(again):
                 return again.observation, True  # fetched meanwhile by another caller
+            self._claim()
             observation = self.provider.current([city], units)[city.id]
             fetched = CachedObservation(city, observation, self.clock.now())
             self.cache.put(provider, units, fetched)
@@ -226,6 +261,18 @@ class WeatherService:
         """The cache as others write to it (the refresh): through to the table and to this
         process's memo, so a lookup here never serves an entry the refresh replaced."""
         return _WriteThrough(self)
+
+
+class _Once:
+    """A gate that runs at most once (a lookup may geocode and then fetch)."""
+
+    def __init__(self, gate: Gate | None) -> None:
+        self._gate = gate
+
+    def __call__(self) -> None:
+        gate, self._gate = self._gate, None
+        if gate is not None:
+            gate()
 
 
 class _WriteThrough:

@@ -160,8 +160,11 @@ def test_job_and_bid_creation_per_user_are_limited(
 
     bid = {"comment": "Glad to help", "proposed_deadline": "2030-01-31",
            "fee": {"amount": 10, "currency": "EUR"}}  # fmt: skip
-    job_id = created[0].json()["id"]
-    bids = [post(host, f"jobs/{job_id}/bids", bid, headers=bidder) for _ in range(31)]
+    # One open bid per bidder per job (409 conflict): 30 jobs, then a 31st bid (counted
+    # before the job is looked at, so 429 even where a 409 would follow).
+    job_ids = [r.json()["id"] for r in created[:30]]
+    bids = [post(host, f"jobs/{job_id}/bids", bid, headers=bidder) for job_id in job_ids]
+    bids.append(post(host, f"jobs/{job_ids[0]}/bids", bid, headers=bidder))
     assert [r.status_code for r in bids] == [201] * 30 + [429]
     assert int(bids[-1].headers["Retry-After"]) > 0
     assert post(host, "jobs", job, headers=bidder).status_code == 201  # per user

@@ -111,8 +111,8 @@ def test_sign_in_through_the_provider_gives_a_token_for_a_verified_account(world
         "HttpOnly" in start.headers["Set-Cookie"] and "SameSite=Lax" in start.headers["Set-Cookie"]
     )
     code = login_code_of(finish(world, browser, to_callback(world, browser)))
-    token = requests.post(f"{world.host.url}/api/auth/token", json={"login_code": code},
-                          timeout=10)  # fmt: skip
+    token = browser.post(f"{world.host.url}/api/auth/token", json={"login_code": code},
+                         timeout=10)  # fmt: skip
     assert token.status_code == 200, token.text
     body = token.json()
     assert set(body) == {"access_token", "token_type", "expires_in"}
@@ -122,8 +122,8 @@ def test_sign_in_through_the_provider_gives_a_token_for_a_verified_account(world
     assert me.status_code == 200
     assert me.json()["email"] == "alice@example.com" and me.json()["email_verified"] is True
     # The code is single use.
-    again = requests.post(f"{world.host.url}/api/auth/token", json={"login_code": code},
-                          timeout=10)  # fmt: skip
+    again = browser.post(f"{world.host.url}/api/auth/token", json={"login_code": code},
+                         timeout=10)  # fmt: skip
     assert again.status_code == 400
     assert again.json()["type"] == "/problems/invalid-login-code"
     # No secret of the flow reaches a log line (the callback's query is not logged).
@@ -139,8 +139,8 @@ def test_sign_in_through_the_provider_gives_a_token_for_a_verified_account(world
     # Signing in again finds the same account.
     browser = requests.Session()
     code = login_code_of(finish(world, browser, to_callback(world, browser)))
-    token = requests.post(f"{world.host.url}/api/auth/token", json={"login_code": code},
-                          timeout=10).json()  # fmt: skip
+    token = browser.post(f"{world.host.url}/api/auth/token", json={"login_code": code},
+                         timeout=10).json()  # fmt: skip
     again_me = requests.get(
         f"{world.host.url}/api/me",
         timeout=10,
@@ -241,3 +241,45 @@ def test_the_purge_timer_runs_and_keeps_live_sign_ins(world: World) -> None:
         )
     )
     assert login_code_of(finish(world, browser, url))  # still there
+
+
+def test_item1_login_code_from_another_browser_is_refused_the_signing_in_browser_is_not(
+    world: World,
+) -> None:
+    """Login CSRF end to end (issue 18, item 1). The attacker signs in at the provider
+    with their own account, stops at the app's 302 to ``/api/app#login=<code>`` and sends
+    that link to a victim. The victim's browser (no cookie of the attacker's: a fresh
+    session, and one that started a sign-in of its own) exchanges the code: refused, and
+    the code is used up. A browser that signs in normally still gets its token.
+    (The fix follows the OAuth 2.0 Security BCP, RFC 9700 section 4.7: bind the response
+    to the user agent that started the flow.)"""
+    attacker = requests.Session()
+    location = finish(world, attacker, to_callback(world, attacker, user="alice"))
+    attacker_code = login_code_of(location)
+    victims = [requests.Session(), requests.Session()]
+    victims[1].get(f"{world.host.url}/api/auth/local/login", allow_redirects=False)
+    assert victims[1].cookies.get("oidc_binding")  # a binding of its own, not the attacker's
+    for victim in victims:
+        refused = victim.post(f"{world.host.url}/api/auth/token",
+                              json={"login_code": attacker_code}, timeout=10)  # fmt: skip
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["type"] == "/problems/invalid-login-code"
+        assert "access_token" not in refused.text
+    # Refused once, the code is dead even for the attacker's own browser.
+    late = attacker.post(f"{world.host.url}/api/auth/token",
+                         json={"login_code": attacker_code}, timeout=10)  # fmt: skip
+    assert late.status_code == 400
+    # The legitimate flow: the browser that signed in exchanges its own code.
+    browser = requests.Session()
+    code = login_code_of(finish(world, browser, to_callback(world, browser, user="alice")))
+    token = browser.post(f"{world.host.url}/api/auth/token", json={"login_code": code},
+                         timeout=10)  # fmt: skip
+    assert token.status_code == 200, token.text
+
+
+def test_item5_the_abuse_counter_purge_runs_on_the_host(world: World) -> None:
+    """The hourly timer is wired: run through the admin endpoint, it purges both kinds of
+    counts and says how many (the purge itself: tests/integration, on a moved clock)."""
+    assert world.host.run_function("purge_abuse_counters").status_code == 202
+    messages = {"expired rate limit counts purged", "expired login failure counts purged"}
+    wait_for(lambda: messages <= {r.get("message") for r in world.host.log_records()})

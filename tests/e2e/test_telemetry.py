@@ -4,6 +4,7 @@ in Prometheus text at GET /admin/metrics either way."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -100,3 +101,48 @@ def test_without_a_connection_string_the_counters_are_served_locally(
     assert not any(line.startswith("weather_cache_hits_total ") for line in lines)
     # The admin endpoints answer loopback callers only (the host sees the peer address).
     assert requests.post(f"{host.url}/admin/metrics", timeout=10).status_code == 404
+
+
+def test_item2_openweathermap_key_never_reaches_application_insights(
+    local_host_factory: Callable[..., LocalHost],
+) -> None:
+    """Issue 18, item 2. With a connection string set, ``configure_azure_monitor`` turns on
+    the requests and urllib3 instrumentations, which record each dependency's full URL
+    (``http.url``/``url.full``: OpenWeatherMap's key is the ``appid`` query parameter,
+    https://openweathermap.org/current) and exception messages that quote it. Everything
+    the exporter sends to the ingestion stand-in is searched for the key: after current
+    weather, geocoding, a provider failure and a provider that cannot be reached."""
+    from tests.support.weather_standins import OpenWeatherStandIn
+
+    key = f"owm-secret-{uuid.uuid4().hex}"
+    with IngestionStandIn() as ingestion, OpenWeatherStandIn(api_key=key) as owm:
+        host = local_host_factory(
+            APPLICATIONINSIGHTS_CONNECTION_STRING=ingestion.connection_string,
+            WEATHER_PROVIDER="openweather", OPENWEATHER_BASE_URL=owm.base_url,
+            OPENWEATHER_API_KEY=key, **QUIET,
+        )  # fmt: skip
+        for city in ("Berlin", "Zocca"):
+            answer = requests.get(f"{host.url}/api/weather", params={"city": city}, timeout=30)
+            assert answer.status_code == 200, answer.text
+        assert owm.count("/") >= 2 and owm.count("/geo") >= 1
+        owm.fail_with(500)
+        assert requests.get(f"{host.url}/api/weather", params={"city": "Paris"},
+                            timeout=60).status_code == 503  # fmt: skip
+        provider_host = owm.base_url.split("//", 1)[1].split("/", 1)[0]
+        owm.stop()  # connection refused: the exception message quotes the URL
+        assert requests.get(f"{host.url}/api/weather", params={"city": "Madrid"},
+                            timeout=60).status_code == 503  # fmt: skip
+        host.stop()
+
+        def to_the_provider() -> list[dict[str, Any]]:
+            return [
+                e for e in ingestion.of_type("RemoteDependencyData")
+                if provider_host in json.dumps(e)
+            ]  # fmt: skip
+
+        dependencies = wait_for(lambda: len(to_the_provider()) >= 4 and to_the_provider(),
+                                timeout=30)  # fmt: skip
+        assert any("appid=REDACTED" in json.dumps(e) for e in dependencies)
+        sent = json.dumps(ingestion.envelopes)
+        assert key not in sent
+        assert key not in host.logs

@@ -243,3 +243,67 @@ def test_history_order_paging_clearing_and_isolation(
     assert [e["city_name"] for e in history(bob).json()["items"]] == ["Zocca"]  # untouched
     assert requests.get(f"{host.url}/api/history", timeout=15).status_code == 401
     assert requests.delete(f"{host.url}/api/history", timeout=15).status_code == 401
+
+
+def test_item3_anonymous_unknown_names_hit_429_and_the_provider_sees_the_budget_only(
+    meteo: OpenMeteoStandIn,
+    azurite_factory: Callable[[], Azurite],
+    local_host_factory: Callable[..., LocalHost],
+) -> None:
+    """Issue 18, item 3: 40 anonymous lookups of distinct names the index does not know
+    (each one would cost a geocoding call and a cache row). With the limits on and a
+    provider budget of 20 a minute: the stand-in sees at most 20 requests, the lookups
+    past the budget get 503 with Retry-After, the 31st and later 429 ``rate-limited``
+    with Retry-After (problem+json), and the geocoding cache holds at most 20 rows."""
+    from azure.data.tables import TableServiceClient
+
+    from shared.services.limits import WEATHER_UPSTREAM_PER_CLIENT
+
+    storage = azurite_factory()  # limits and budget of its own
+    host = local_host_factory(
+        storage=storage, WEATHER_PROVIDER="open-meteo", OPEN_METEO_BASE_URL=meteo.base_url,
+        OPEN_METEO_GEOCODING_URL=meteo.geocoding_url, RATE_LIMITS_ENABLED="true",
+        WEATHER_RATE_LIMIT_PER_MINUTE="20",
+    )  # fmt: skip
+    assert weather(host, city="Berlin").status_code == 200  # one upstream call, then cached
+    answers = [weather(host, city=f"Qzx{uuid.uuid4().hex[:10]}") for _ in range(40)]
+    statuses = [a.status_code for a in answers]
+    limit = WEATHER_UPSTREAM_PER_CLIENT.limit - 1  # Berlin counted
+    assert statuses[:19] == [404] * 19, statuses  # the rest of the budget
+    assert statuses[19:limit] == [503] * (limit - 19), statuses
+    assert statuses[limit:] == [429] * (40 - limit), statuses
+    for answer in answers[19:]:
+        assert int(answer.headers["Retry-After"]) >= 1
+        assert answer.headers["Content-Type"].startswith("application/problem+json")
+    assert answers[-1].json()["type"] == "/problems/rate-limited"
+    assert meteo.count("/") <= 20
+    service = TableServiceClient.from_connection_string(storage.connection_string)
+    assert len(list(service.get_table_client("geocache").list_entities())) <= 20
+    # A cached city is not an upstream lookup: served, not limited.
+    cached = weather(host, city="Berlin")
+    assert cached.status_code == 200 and cached.json()["cached"] is True
+
+
+def test_item6_a_forged_x_forwarded_for_does_not_make_a_new_client(
+    meteo: OpenMeteoStandIn,
+    azurite_factory: Callable[[], Azurite],
+    local_host_factory: Callable[..., LocalHost],
+) -> None:
+    """Issue 18, item 6, through the local host, which appends the peer address to
+    X-Forwarded-For as App Service's front end does (TRUSTED_PROXY_HOPS=1, as in Azure):
+    a caller that sends a different forged address with every request is still one
+    client, and hits the per-client limit as one."""
+    from shared.services.limits import WEATHER_UPSTREAM_PER_CLIENT
+
+    host = local_host_factory(
+        storage=azurite_factory(), WEATHER_PROVIDER="open-meteo",
+        OPEN_METEO_BASE_URL=meteo.base_url, OPEN_METEO_GEOCODING_URL=meteo.geocoding_url,
+        RATE_LIMITS_ENABLED="true", TRUSTED_PROXY_HOPS="1",
+        WEATHER_RATE_LIMIT_PER_MINUTE="1000",
+    )  # fmt: skip
+    statuses = [
+        weather(host, {"X-Forwarded-For": f"198.51.100.{i}"},
+                city=f"Qzx{uuid.uuid4().hex[:10]}").status_code
+        for i in range(WEATHER_UPSTREAM_PER_CLIENT.limit + 1)
+    ]  # fmt: skip
+    assert statuses == [404] * WEATHER_UPSTREAM_PER_CLIENT.limit + [429], statuses

@@ -506,3 +506,48 @@ def test_a_cancelled_social_sign_in_says_so_and_stays_signed_out(
     assert me.page.locator("#session").is_hidden()
     assert urlsplit(me.page.url).fragment == ""
     me.close()
+
+
+def test_item8_an_error_fragment_shows_only_a_known_message(stack: Stack, browser: Any) -> None:
+    """Issue 18, item 8: ``#error=<text>`` came from a link anyone can write; the banner
+    showed the text itself (a phishing line in the app's own voice). Known slugs get
+    their message, anything else one fixed sentence."""
+    me = stack.screen(browser, "error-fragment")
+    lure = "Your account is locked. Call +1 555 0100 to unlock it"
+    me.open("/api/app#error=" + lure.replace(" ", "%20"))
+    me.page.locator("#banner:not([hidden])").wait_for()
+    text = me.page.locator("#banner").inner_text()
+    assert "Call" not in text and "555" not in text
+    assert "Sign-in failed. Please try again." in text
+    assert urlsplit(me.page.url).fragment == ""
+    me.page.goto("about:blank")  # (a new fragment alone would not load the page again)
+    me.open("/api/app#error=access-denied")
+    me.wait_text("#banner", "The sign-in was cancelled.")
+    me.close()
+
+
+def test_item1_a_login_code_planted_in_a_victims_page_does_not_sign_it_in(
+    stack: Stack, browser: Any
+) -> None:
+    """Issue 18, item 1, in the browser: the attacker signs in at the local provider as
+    alice (a requests session as their browser), stops at the app's redirect, and opens
+    the victim's page at ``/api/app#login=<code>``. The victim's page (no cookie of the
+    attacker's) stays signed out and says the sign-in failed."""
+    from types import SimpleNamespace
+
+    from tests.e2e.test_social_sign_in import finish, login_code_of, to_callback
+
+    world = SimpleNamespace(
+        host=stack.host, provider=stack.provider,
+        callback=f"{stack.url}/api/auth/{PROVIDER_NAME}/callback",
+    )  # fmt: skip
+    attacker = requests.Session()
+    code = login_code_of(finish(world, attacker, to_callback(world, attacker)))  # type: ignore[arg-type]
+    victim = stack.screen(browser, "planted-login-code")
+    victim.open(f"/api/app#login={code}")
+    victim.page.locator("#banner:not([hidden])").wait_for()
+    assert "Sign-in failed" in victim.page.locator("#banner").inner_text()
+    victim.page.wait_for_selector("#view-signin:not([hidden])")
+    assert victim.page.locator("#session").is_hidden()
+    assert victim.api_requests("/api/auth/token")
+    victim.close()

@@ -201,3 +201,25 @@ def test_login_lookup_of_an_address_table_keys_forbid(users: UserRepository, odd
     assert users.find_for_login(odd).user is None
     users.save_login_failures(odd, 1.0, None)  # nothing stored, no error
     assert users.find_for_login(odd).failures_tat is None
+
+
+def test_item5_login_failure_rows_of_unknown_addresses_are_purged_once_run_out(
+    users: UserRepository,
+) -> None:
+    """Issue 18, item 5: a wrong password for any address, known or not, leaves a
+    ``login-failures`` row. 200 unknown addresses: 200 rows; the purge after their TAT
+    deletes them all but one tried again since (live), and a purged address is read as
+    having no failures (then saved afresh, insert-if-absent)."""
+    tag = uuid.uuid4().hex[:8]
+    addresses = [f"nobody-{tag}-{i}@example.com" for i in range(200)]
+    start = datetime(2026, 12, 1, 12, tzinfo=UTC).timestamp()
+    for address in addresses:
+        users.save_login_failures(address, start + 180, None)
+    live = users.find_for_login(addresses[0])
+    users.save_login_failures(addresses[0], start + 3600, live.failures_etag)
+    users.purge_login_failures(datetime.fromtimestamp(start + 181, UTC))
+    remaining = [a for a in addresses if users.find_for_login(a).failures_tat is not None]
+    assert remaining == [addresses[0]]
+    gone = users.find_for_login(addresses[1])
+    assert gone.failures_etag is None
+    users.save_login_failures(addresses[1], start + 400, None)

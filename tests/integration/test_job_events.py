@@ -115,6 +115,9 @@ def test_bids_reach_the_owner_then_each_bidder_its_verdict_and_the_assignee_the_
     good, poor = bid(c, winner, job.id, clock), bid(c, loser, job.id, clock)
     c.job_service.score_pending_sentiment(everything=True)
     c.job_service.accept_bid(owner, job.id, good.id)
+    assert events(realtime, loser) == []  # not inside the request: through the queue
+    for body, _ in c.take(jobs.SENTIMENT_QUEUE):
+        c.job_service.handle_bid_message(body)
     c.job_service.cancel(owner, job.id)
     assert events(realtime, owner) == [
         ("job.updated", "pending"), ("bid.updated", "open"), ("bid.updated", "open"),

@@ -838,8 +838,8 @@ def test_bids_page_in_the_order_placed_each_exactly_once(
     job = new_job(c, owner, kind="history.export",
                   scheduled_time=clock.now() + timedelta(hours=1))  # fmt: skip
     placed = []
-    for index in range(23):
-        bidder = alice if index % 3 else bob
+    bidders = [alice, bob] + [person() for _ in range(21)]  # one open bid per bidder
+    for index, bidder in enumerate(bidders):
         placed.append(c.job_service.place_bid(bidder, job.id, bid_input(comment=f"bid {index}")))
         clock.advance(0.01)
 
@@ -854,7 +854,7 @@ def test_bids_page_in_the_order_placed_each_exactly_once(
 
     assert walk(owner, 5) == [b.id for b in placed]
     assert walk(owner, 100) == [b.id for b in placed]
-    assert walk(bob, 3) == [b.id for b in placed if b.bidder_id == bob.user_id]
+    assert walk(bob, 3) == [b.id for b in placed if b.bidder_id == bob.user_id] == [placed[1].id]
     with pytest.raises(ValidationFailed):
         c.job_service.list_bids(owner, job.id, 5, "not-a-cursor!")
 
@@ -935,3 +935,112 @@ def test_a_handler_over_its_time_limit_and_one_raising_timeouterror_differ(
         json.dumps({"owner_id": owner.user_id, "job_id": own.id, "dispatch_id": own.dispatch_id})
     )
     assert c.job_service.get(owner, own.id).last_error == "the job's handler failed (TimeoutError)"
+
+
+# -- bids: one per bidder, 100 per job, accepting in two writes (issue 18, item 7) --------
+
+
+def _unqueue_comments(c: QueueCapturingContainer, owner: Principal, *job_ids: str) -> None:
+    """Take these jobs' bid comments out of the shared scoring queue (``bidsentiment``
+    rows on the session Azurite): other tests score the oldest comments first."""
+    for job_id in job_ids:
+        bids = c.job_service.list_bids(owner, job_id, 100)[0]
+        c.job_service.bids.clear_comments([(b.job_id, b.id) for b in bids])
+
+
+def test_item7_one_open_bid_per_bidder_and_at_most_100_per_job_even_when_concurrent(
+    c: QueueCapturingContainer, clock: FakeClock
+) -> None:
+    """A bidder's second bid on a job is 409 ``conflict`` (it does not replace the first,
+    whose comment the owner may have read); the 101st bid on a job is 409 ``conflict``;
+    concurrent bids cannot slip past either rule (one transaction with the marker and the
+    count rows, Table Storage entity group transactions being atomic within a
+    partition). Nothing is stored for a refused bid."""
+    from shared.domain.jobs import MAX_OPEN_BIDS_PER_JOB, BidExists, TooManyBids
+
+    owner, alice = person(), person()
+    job = new_job(c, owner, kind="history.export",
+                  scheduled_time=clock.now() + timedelta(hours=1))  # fmt: skip
+    first = c.job_service.place_bid(alice, job.id, bid_input())
+    with pytest.raises(BidExists) as again:
+        c.job_service.place_bid(alice, job.id, bid_input(comment="Cheaper now"))
+    assert (again.value.status, again.value.slug) == (409, "conflict")
+    # The same bidder, concurrently, ten times on another job: exactly one bid.
+    other = new_job(c, owner, kind="history.export",
+                  scheduled_time=clock.now() + timedelta(hours=1))  # fmt: skip
+    bob = person()
+    outcomes: list[str] = []
+    barrier = threading.Barrier(10)
+
+    def place(who: Principal, job_id: str) -> None:
+        barrier.wait()
+        try:
+            c.job_service.place_bid(who, job_id, bid_input())
+            outcomes.append("201")
+        except (BidExists, TooManyBids) as refused:
+            outcomes.append(str(refused.status))
+
+    threads = [threading.Thread(target=place, args=(bob, other.id)) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["201"] + ["409"] * 9
+    assert len(c.job_service.list_bids(owner, other.id, 100)[0]) == 1
+    # 100 bids fill the first job (alice's is one), ten more race for what is left: none.
+    for _ in range(MAX_OPEN_BIDS_PER_JOB - 2):
+        c.job_service.place_bid(person(), job.id, bid_input())
+    outcomes.clear()
+    barrier = threading.Barrier(10)
+    threads = [threading.Thread(target=place, args=(person(), job.id)) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["201"] + ["409"] * 9
+    bids, cursor = c.job_service.list_bids(owner, job.id, 100)
+    assert len(bids) == MAX_OPEN_BIDS_PER_JOB and cursor is None  # no marker rows listed
+    assert first.id in {b.id for b in bids}
+    with pytest.raises(TooManyBids):
+        c.job_service.place_bid(person(), job.id, bid_input())
+    _unqueue_comments(c, owner, job.id, other.id)
+
+
+def test_item7_accepting_writes_two_rows_and_the_rejections_go_out_through_the_queue(
+    c: QueueCapturingContainer, clock: FakeClock
+) -> None:
+    """Accepting one of 30 bids writes the job and that bid; the other 29 rows are not
+    rewritten (their stored status stays ``open``, their ETags unchanged) yet read as
+    ``rejected``; their bidders are told by the ``bidsentiment`` queue's message, not in
+    the request."""
+    from azure.data.tables import TableServiceClient
+
+    owner = person()
+    job = new_job(c, owner, kind="history.export",
+                  scheduled_time=clock.now() + timedelta(hours=1))  # fmt: skip
+    bidders = [person() for _ in range(30)]
+    placed = [c.job_service.place_bid(b, job.id, bid_input()) for b in bidders]
+    table = TableServiceClient.from_connection_string(
+        c.settings.storage_connection_string
+    ).get_table_client("bids")
+
+    def etags() -> dict[str, str]:
+        return {
+            e["RowKey"]: e.metadata["etag"]
+            for e in table.query_entities("PartitionKey eq @j", parameters={"j": job.id})
+        }  # fmt: skip
+
+    before = etags()
+    c.take(jobs.SENTIMENT_QUEUE)  # the new bids' nudges
+    c.job_service.accept_bid(owner, job.id, placed[7].id)
+    after = etags()
+    changed = {key for key in before if before[key] != after[key]}
+    assert changed == {placed[7].id}
+    listed = {b.id: b.status for b in c.job_service.list_bids(owner, job.id, 100)[0]}
+    assert listed[placed[7].id] == "accepted"
+    assert sorted(listed.values()).count("rejected") == 29
+    own = c.job_service.list_bids(bidders[3], job.id)[0]
+    assert [b.status for b in own] == ["rejected"]
+    ((message, _),) = c.take(jobs.SENTIMENT_QUEUE)
+    assert json.loads(message) == {"settled_job_id": job.id}
+    assert c.job_service.announce_rejections(job.id) == 29

@@ -168,3 +168,44 @@ def test_what_another_instance_counted_is_seen(
     # ``first`` remembers one hit and an old ETag: its write is refused and it reads.
     assert first.hit(FIVE_PER_15_MIN, k) > 0
     assert second.hit(FIVE_PER_15_MIN, k) > 0
+
+
+def _rows_of(limiter: RateLimiter, rate: Rate) -> int:
+    """How many stored counts ``rate`` has (a range of PartitionKeys: ``{rate name}:``)."""
+    if isinstance(limiter, MemoryRateLimiter):
+        return sum(1 for name, _ in limiter._tats if name == rate.name)
+    assert isinstance(limiter, TableRateLimiter)
+    rows = limiter._table.query_entities(
+        "PartitionKey ge @low and PartitionKey lt @high",
+        parameters={"low": f"{rate.name}:", "high": f"{rate.name};"},
+    )
+    return sum(1 for _ in rows)
+
+
+def test_item5_purge_keeps_the_counts_bounded(
+    limiters: Callable[[], RateLimiter], clock: FakeClock
+) -> None:
+    """Issue 18, item 5: every client address leaves a count. 200 addresses make 200 rows;
+    once their rate's period has passed, the purge deletes them, except a key hit again
+    meanwhile (live: its count still matters), and a purged key counts afresh. (Other
+    tests share the table: the rows of this test's own rate are counted.)"""
+    limiter = limiters()
+    rate = Rate(f"purge{uuid.uuid4().hex[:8]}", 5, 900)
+    addresses = [f"203.0.{i // 250}.{i % 250}" for i in range(200)]
+    for address in addresses:
+        assert limiter.hit(rate, address) == 0
+    assert _rows_of(limiter, rate) == 200
+    limiter.purge_expired()
+    assert _rows_of(limiter, rate) == 200  # all live
+    clock.advance(seconds=899)
+    assert limiter.hit(rate, addresses[0]) == 0  # live again, for 15 min more
+    clock.advance(seconds=2)
+    assert limiter.purge_expired() >= 199
+    assert _rows_of(limiter, rate) == 1
+    for _ in range(5):  # a purged key starts with its full burst, as if never seen
+        assert limiter.hit(rate, addresses[7]) == 0
+    assert limiter.hit(rate, addresses[7]) > 0
+    # The live key kept its count: one of five taken (the first had run out).
+    for _ in range(4):
+        assert limiter.hit(rate, addresses[0]) == 0
+    assert limiter.hit(rate, addresses[0]) > 0

@@ -119,3 +119,50 @@ def test_only_expired_rows_are_purged(stores: Stores) -> None:
     assert stores.codes.take(dead_code.code_hash) is None
     assert stores.pending.take(live_pending.state) == live_pending
     assert stores.codes.take(live_code.code_hash) == live_code
+
+
+@pytest.fixture(params=["memory", "table"])
+def links(request: pytest.FixtureRequest, make_container: Callable[..., Container]) -> Any:
+    from shared.adapters.memory_social import MemorySocialLinks
+    from shared.adapters.table_social import TableSocialLinks
+
+    if request.param == "memory":
+        return MemorySocialLinks()
+    return TableSocialLinks(make_container().table("sociallinks"))
+
+
+def test_item4_one_identity_per_issuer_per_account_even_when_racing(links: Any) -> None:
+    """The (issuer, subject) link: found by a point read; linking is idempotent; an
+    account takes one subject per issuer (insert-if-absent), whoever wins a race."""
+    import uuid
+
+    from shared.domain.social import IdentityLinkedElsewhere
+
+    user, issuer = f"u-{uuid.uuid4().hex}", "https://id.example.net/tenant/v2.0"
+    assert links.find_user(issuer, "sub/with?odd#chars") is None
+    links.link(user, issuer, "sub/with?odd#chars")
+    links.link(user, issuer, "sub/with?odd#chars")  # again: fine
+    assert links.find_user(issuer, "sub/with?odd#chars") == user
+    with pytest.raises(IdentityLinkedElsewhere):
+        links.link(user, issuer, "another-subject")
+    assert links.find_user(issuer, "another-subject") is None
+    links.link(user, "https://other.example", "another-subject")  # another issuer
+    racer = f"u-{uuid.uuid4().hex}"
+    outcomes: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def link(subject: str) -> None:
+        barrier.wait()
+        try:
+            links.link(racer, issuer, subject)
+            outcomes.append(subject)
+        except IdentityLinkedElsewhere:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=link, args=(f"s{i}",)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [o for o in outcomes if o != "refused"]
+    assert len(winners) == 1 and links.find_user(issuer, winners[0]) == racer

@@ -22,6 +22,7 @@ def s256(verifier: str) -> str:
 class FakeIdentityProvider:
     email: str | None = "alice@example.com"
     email_verified: bool = True
+    subject: str = "sub-1"  # the provider's stable id of the person signing in
     nonce_override: str | None = None  # an ID token with another nonce (replayed token)
     requests: list[dict[str, str]] = field(default_factory=list)  # authorization requests
     exchanges: list[dict[str, str]] = field(default_factory=list)  # token requests seen
@@ -55,7 +56,7 @@ class FakeIdentityProvider:
         if issued["code_challenge"] != s256(code_verifier):
             raise SignInFailed(PROVIDER_ERROR, "invalid_grant (PKCE)")
         return ProviderIdentity(
-            issuer=provider.issuer, subject="sub-1", email=self.email,
+            issuer=provider.issuer, subject=self.subject, email=self.email,
             email_verified=self.email_verified,
             nonce=self.nonce_override if self.nonce_override is not None else issued["nonce"],
         )  # fmt: skip

@@ -292,3 +292,39 @@ def test_pattern_errors_say_what_is_wrong_not_the_pattern() -> None:
     assert problem(response)["errors"] == [
         {"field": "name", "message": "must not contain control characters"}
     ]
+
+
+def test_item6_client_address_takes_the_entry_of_the_trusted_hops_and_ignores_spoofing() -> None:
+    """Issue 18, item 6. Each proxy appends the address it received the request from to
+    X-Forwarded-For; only what our own proxies appended can be trusted. App Service's
+    front end appends ``ip:port`` of its peer (azure-functions-host #11254 shows the
+    header as the worker receives it behind Front Door: the client, then Front Door)."""
+    import azure.functions as func
+
+    from shared.http import client_address
+
+    def address(forwarded: str | None, hops: int) -> str:
+        headers = {} if forwarded is None else {"X-Forwarded-For": forwarded}
+        req = func.HttpRequest("GET", "http://h/api/weather", headers=headers, body=b"")
+        return client_address(req, hops)
+
+    # 0 hops (nothing in front, as locally and in compose): the header is the caller's
+    # own claim, whatever it says: one shared key.
+    for forged in (None, "203.0.113.7", "198.51.100.1, 203.0.113.7"):
+        assert address(forged, 0) == "unknown"
+    # 1 hop (App Service's front end): the last entry; what the client put before is not.
+    assert address("203.0.113.7:50123", 1) == "203.0.113.7"
+    assert address("6.6.6.6, 203.0.113.7:50123", 1) == "203.0.113.7"
+    assert address("6.6.6.6, 7.7.7.7, 203.0.113.7:50123", 1) == "203.0.113.7"
+    # 2 hops (Front Door, then the front end, which appends Front Door's address): the
+    # client is the second from the right, not the shared Front Door address.
+    assert address("203.0.113.7, 147.243.2.10:4455", 2) == "203.0.113.7"
+    assert address("6.6.6.6, 203.0.113.7, 147.243.2.10:4455", 2) == "203.0.113.7"
+    assert address("198.51.100.9, 147.243.2.10:4455", 2) == "198.51.100.9"
+    # Fewer entries than trusted hops (a request that bypassed a proxy), or garbage.
+    assert address("147.243.2.10:4455", 2) == "unknown"
+    assert address(None, 1) == "unknown"
+    assert address("not-an-address", 1) == "unknown"
+    # IPv6: the /64, with or without brackets and port; IPv4-mapped is IPv4.
+    assert address("[2001:db8:1:2:3:4:5:6]:443", 1) == "2001:db8:1:2::/64"
+    assert address("::ffff:203.0.113.7", 1) == "203.0.113.7"

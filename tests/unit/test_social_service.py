@@ -12,8 +12,12 @@ from pydantic import SecretStr
 from shared.adapters.clock import FakeClock
 from shared.adapters.memory_accounts import MemoryOtpRepository, MemoryUserRepository
 from shared.adapters.memory_ratelimits import MemoryRateLimiter
-from shared.adapters.memory_social import MemoryLoginCodes, MemoryPendingSignIns
-from shared.auth import TokenService
+from shared.adapters.memory_social import (
+    MemoryLoginCodes,
+    MemoryPendingSignIns,
+    MemorySocialLinks,
+)
+from shared.auth import IssuedToken, TokenService
 from shared.domain.accounts import InvalidCredentials, otp_key
 from shared.domain.errors import RateLimited
 from shared.domain.social import InvalidLoginCode, SignInFailed, claims_email_verified
@@ -45,6 +49,7 @@ class World:
     accounts: AccountService
     clock: FakeClock
     limiter: MemoryRateLimiter
+    binding: str | None = None  # the browser's binding cookie of the last finish()
 
     def start(self, binding: str | None = None) -> tuple[str, str, str]:
         """Begin a sign-in: (code, state, binding) as the browser would carry them back."""
@@ -54,7 +59,12 @@ class World:
 
     def finish(self, **extra: str) -> str:
         code, state, binding = self.start()
+        self.binding = binding
         return self.service.complete("local", {"code": code, "state": state, **extra}, binding)
+
+    def exchange(self, login_code: str) -> IssuedToken:
+        """POST /api/auth/token from the browser that signed in (its binding cookie)."""
+        return self.service.exchange(login_code, self.binding)
 
 
 @pytest.fixture
@@ -72,7 +82,7 @@ def world() -> World:
     idp, pending, codes = FakeIdentityProvider(), MemoryPendingSignIns(), MemoryLoginCodes()
     service = SocialSignInService(
         providers=(PROVIDER, OTHER), identity=idp, pending=pending, codes=codes, users=users,
-        tokens=tokens, clock=clock, limits=AbuseLimits(limiter),
+        tokens=tokens, clock=clock, limits=AbuseLimits(limiter), links=MemorySocialLinks(),
     )  # fmt: skip
     return World(service, idp, pending, codes, users, accounts, clock, limiter)
 
@@ -110,7 +120,7 @@ def test_a_sign_in_creates_a_verified_account_without_a_password(world: World) -
     (request,) = world.idp.requests
     assert s256(exchange["code_verifier"]) == request["code_challenge"]  # PKCE verifier sent
     assert exchange["redirect_uri"] == REDIRECT
-    token = world.service.exchange(login_code)
+    token = world.exchange(login_code)
     claims = TokenService(TEST_SIGNING_KEY, 60).verify(token.access_token, world.clock.now())
     found = world.users.find_by_email("alice@example.com")
     assert found is not None and claims["sub"] == found.value.id
@@ -127,7 +137,7 @@ def test_an_existing_verified_account_is_found_not_duplicated(world: World) -> N
     world.users.update(
         user.value.__class__(**{**user.value.__dict__, "email_verified": True}), user.etag
     )
-    token = world.service.exchange(world.finish())
+    token = world.exchange(world.finish())
     claims = TokenService(TEST_SIGNING_KEY, 60).verify(token.access_token, world.clock.now())
     assert claims["sub"] == user.value.id
     world.accounts.login("alice@example.com", PASSWORD)  # their password still works
@@ -137,7 +147,7 @@ def test_a_pending_registration_is_taken_over_and_its_password_dropped(world: Wo
     squatter = world.accounts.register("alice@example.com", PASSWORD)  # not the owner
     before = world.users.get(squatter.id)
     assert before is not None and before.value.email_verified is False
-    token = world.service.exchange(world.finish())
+    token = world.exchange(world.finish())
     after = world.users.get(squatter.id)
     assert after is not None
     assert after.value.email_verified is True and after.value.password_hash == ""
@@ -235,16 +245,16 @@ def test_an_unknown_provider(world: World) -> None:
 
 def test_the_login_code_is_single_use_and_lives_60_seconds(world: World) -> None:
     login_code = world.finish()
-    world.service.exchange(login_code)
+    world.exchange(login_code)
     with pytest.raises(InvalidLoginCode):
-        world.service.exchange(login_code)
+        world.exchange(login_code)
     late = world.finish()
     world.clock.advance(seconds=61)
     with pytest.raises(InvalidLoginCode):
-        world.service.exchange(late)
+        world.exchange(late)
     for bad in ("", "x" * 43, "not a code"):
         with pytest.raises(InvalidLoginCode):
-            world.service.exchange(bad)
+            world.exchange(bad)
     assert all(len(h) == 64 for h in world.codes.rows)  # only hashes are stored
     assert late not in world.codes.rows
 
@@ -276,3 +286,43 @@ def test_social_sign_in_is_limited_per_client(world: World) -> None:
 )
 def test_which_claims_mean_a_verified_address(claims: dict[str, object], verified: bool) -> None:
     assert claims_email_verified(claims) is verified
+
+
+def test_item1_login_code_from_another_browser_is_refused(world: World) -> None:
+    """Login CSRF: the code is bound to the browser that started the sign-in. Presented
+    without that browser's binding cookie, or with another browser's, it is refused and
+    used up (the attacker cannot retry it from elsewhere); the right browser signs in."""
+    attacker_code = world.finish()
+    attacker_binding = world.binding
+    _, _, victim_binding = world.start()  # the victim's browser has a binding of its own
+    for binding in (None, victim_binding, "", "x" * 43):
+        code = world.finish()
+        with pytest.raises(InvalidLoginCode):
+            world.service.exchange(code, binding)
+        with pytest.raises(InvalidLoginCode):  # used up by the refused try
+            world.service.exchange(code, world.binding)
+    world.service.exchange(attacker_code, attacker_binding)  # its own browser: signed in
+
+
+def test_item4_accounts_are_linked_by_issuer_and_subject_not_by_e_mail_alone(
+    world: World,
+) -> None:
+    """Issue 18, item 4. The first sign-in of an identity finds the account by its
+    verified e-mail (or creates it) and links (issuer, subject) to it. Later: the same
+    subject signs in to that account even after changing its address at the provider;
+    another subject with the address of an account already linked at that issuer (the
+    provider gave the address to someone else) is refused, ``identity-mismatch``; the
+    same subject at another issuer links on its own."""
+    claims = TokenService(TEST_SIGNING_KEY, 60)
+    first = world.exchange(world.finish())
+    alice = claims.verify(first.access_token, world.clock.now())["sub"]
+    world.idp.email = "alice.new@example.com"  # changed at the provider: same person
+    moved = world.exchange(world.finish())
+    assert claims.verify(moved.access_token, world.clock.now())["sub"] == alice
+    assert world.users.find_by_email("alice.new@example.com") is None  # no second account
+    world.idp.email, world.idp.subject = "alice@example.com", "sub-2"  # address recycled
+    assert failure(world.finish) == "identity-mismatch"
+    assert world.codes.rows == {}  # no login code for it
+    world.idp.email, world.idp.subject = "bob@example.com", "sub-2"  # a new person
+    bob = world.exchange(world.finish())
+    assert claims.verify(bob.access_token, world.clock.now())["sub"] != alice

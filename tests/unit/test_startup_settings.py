@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from shared.settings import (
@@ -57,6 +59,10 @@ def test_azure_still_refuses_a_short_signing_key() -> None:
         )
 
 
+HTTP_PROVIDER = json.dumps(
+    [{"name": "corp", "display_name": "Corp", "issuer": "http://id.corp.example", "client_id": "c"}]
+)
+HTTPS_PROVIDER = HTTP_PROVIDER.replace("http://", "https://")
 CASES = [
     {"WEBSITE_INSTANCE_ID": "abc", "AUTH_SIGNING_KEY": KEY, "EMAIL_PROVIDER": "smtp",
      "SMTP_HOST": ""},
@@ -67,6 +73,9 @@ CASES = [
     {"WEBSITE_INSTANCE_ID": "abc", "auth_signing_key": KEY, "EMAIL_PROVIDER": "acs"},
     {"AUTH_SIGNING_KEY": "", "EMAIL_PROVIDER": "smtp", "SMTP_HOST": ""},
     {"WEBSITE_INSTANCE_ID": "", "AUTH_SIGNING_KEY": "short"},
+    {"WEBSITE_INSTANCE_ID": "abc", "AUTH_SIGNING_KEY": KEY, "OAUTH_PROVIDERS": HTTP_PROVIDER},
+    {"WEBSITE_INSTANCE_ID": "abc", "AUTH_SIGNING_KEY": KEY, "OAUTH_PROVIDERS": HTTPS_PROVIDER},
+    {"AUTH_SIGNING_KEY": KEY, "OAUTH_PROVIDERS": HTTP_PROVIDER},
 ]  # fmt: skip
 
 
@@ -77,7 +86,7 @@ def test_the_cheap_startup_check_agrees_with_the_settings_check(
     # function_app runs check_startup_environment at import (no Settings built there):
     # it must refuse exactly what check_startup_settings refuses.
     for name in ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME", "AUTH_SIGNING_KEY",
-                 "EMAIL_PROVIDER", "SMTP_HOST"):  # fmt: skip
+                 "EMAIL_PROVIDER", "SMTP_HOST", "OAUTH_PROVIDERS"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -92,3 +101,15 @@ def test_the_cheap_startup_check_agrees_with_the_settings_check(
         with pytest.raises(UnsafeSettings) as refused:
             check_startup_environment()
         assert str(refused.value) == expected
+
+
+def test_item4_an_http_issuer_is_refused_in_azure_and_allowed_locally() -> None:
+    """Issue 18, item 4: over http the discovery document, the JWKS and the token answer
+    can be replaced on the way: whoever does it signs in as anyone. Locally the bundled
+    provider is http://127.0.0.1 (devtools/oidc.py), so only Azure refuses it."""
+    values = {"AUTH_SIGNING_KEY": KEY, "OAUTH_PROVIDERS": HTTP_PROVIDER}
+    with pytest.raises(UnsafeSettings, match="must be https in Azure"):
+        check_startup_settings(settings(WEBSITE_INSTANCE_ID="abc", **values))
+    check_startup_settings(settings(**values))
+    https = {**values, "OAUTH_PROVIDERS": HTTPS_PROVIDER}
+    check_startup_settings(settings(WEBSITE_INSTANCE_ID="abc", **https))

@@ -216,3 +216,40 @@ def test_blank_city_is_a_field_error() -> None:
     with pytest.raises(ValidationFailed) as caught:
         split_city("  ,", None)
     assert caught.value.errors[0].field == "city"
+
+
+def test_item3_upstream_lookups_draw_on_the_refresh_budget_and_only_they_pass_the_gate(
+    index: CityIndex,
+) -> None:
+    """Issue 18, item 3: every upstream call (geocoding, current weather) claims from the
+    budget key the refresh claims (``weather:{provider}``); when it is spent a lookup
+    serves a stale entry or answers 503 with Retry-After, sending nothing. The gate (the
+    per-client limit) runs once per lookup that goes upstream, never for a cached one."""
+    from shared.adapters.memory_budget import MemoryRequestBudget
+
+    clock = FakeClock(datetime(2026, 11, 22, 12, tzinfo=UTC))
+    provider = CountingProvider(clock)
+    budget = MemoryRequestBudget(clock, limit=3)
+    service = WeatherService(
+        provider=provider, cities=index, cache=WeatherCache(MemoryTable()),  # type: ignore[arg-type]
+        geocache=GeocodeCache(MemoryTable()),  # type: ignore[arg-type]
+        history=History(), clock=clock, ttl_seconds=600, budget=budget,  # type: ignore[arg-type]
+    )  # fmt: skip
+    gated: list[str] = []
+    assert service.budget_key == "weather:fake"
+    budget.claim("weather:fake")  # the refresh took one of the three
+    service.lookup("Berlin", None, "metric", None, gate=lambda: gated.append("Berlin"))
+    service.lookup("Berlin", None, "metric", None, gate=lambda: gated.append("again"))  # cached
+    with pytest.raises(CityNotFound):  # unknown to the index: geocoding, one gate
+        service.lookup("Qwxzzy", None, "metric", None, gate=lambda: gated.append("Qwxzzy"))
+    assert gated == ["Berlin", "Qwxzzy"]
+    assert [key for key, _ in budget.claims] == ["weather:fake"] * 3
+    with pytest.raises(UpstreamUnavailable) as spent:  # a weather.report job: no gate
+        service.lookup("Paris", None, "metric", None)
+    assert int(spent.value.headers["Retry-After"]) >= 1
+    assert (provider.calls, provider.geocodes) == (1, 1)  # nothing sent over the budget
+    clock.advance(seconds=601)  # Berlin's entry is stale, the budget's window is new
+    for _ in range(3):
+        budget.claim("weather:fake")  # the refresh used the new window up
+    stale = service.lookup("Berlin", None, "metric", None)
+    assert stale["stale"] is True and provider.calls == 1

@@ -40,7 +40,9 @@ export function onUnauthorized(listener) {
   listeners.add(listener);
 }
 
-export async function api(method, path, body) {
+// ``withCookies``: only POST auth/token sends cookies (the sign-in's binding cookie, which
+// ties the one-time login code to this browser); every other call is bearer-only.
+export async function api(method, path, body, { withCookies = false } = {}) {
   const headers = { Accept: "application/json, application/problem+json" };
   const token = session.token;
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -51,7 +53,7 @@ export async function api(method, path, body) {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: "omit",
+      credentials: withCookies ? "same-origin" : "omit",
       cache: "no-store",
     });
   } catch {

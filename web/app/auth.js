@@ -2,13 +2,20 @@
 import { api, ApiError, session } from "./api.js";
 import { $, announce, banner, busy, clearErrors, el, fieldError, showProblem } from "./ui.js";
 
+// The slugs the sign-in callback sends in #error= (shared/domain/social.py). The fragment
+// is anyone's to write (a link can carry any text): only these messages are ever shown.
 const SOCIAL_ERRORS = {
   "invalid-state": "The sign-in took too long or was started elsewhere. Please try again.",
   "access-denied": "The sign-in was cancelled.",
   "email-not-verified": "That provider has not verified your e-mail address.",
+  "provider-error": "The sign-in provider's answer could not be checked. Please try again.",
+  "unknown-provider": "That sign-in provider is not available.",
+  "identity-mismatch": "Your account here is linked to a different account at that provider.",
+  "conflict": "Your account was busy. Please try again.",
   "rate-limited": "Too many sign-in attempts. Please wait a minute and try again.",
   "upstream-unavailable": "The sign-in provider cannot be reached right now.",
 };
+const SOCIAL_ERROR_OTHER = "Sign-in failed. Please try again.";
 
 function values(form) {
   return Object.fromEntries(new FormData(form).entries());
@@ -142,11 +149,11 @@ export async function consumeRedirect() {
   if (!code && !slug) return false;
   history.replaceState(null, "", location.pathname + location.search);
   if (slug) {
-    banner(SOCIAL_ERRORS[slug] || `Sign-in failed (${slug}). Please try again.`);
+    banner(Object.hasOwn(SOCIAL_ERRORS, slug) ? SOCIAL_ERRORS[slug] : SOCIAL_ERROR_OTHER);
     return false;
   }
   try {
-    session.store(await api("POST", "auth/token", { login_code: code }));
+    session.store(await api("POST", "auth/token", { login_code: code }, { withCookies: true }));
     return true;
   } catch (error) {
     banner(`Sign-in failed: ${error.message}`);
