@@ -434,7 +434,6 @@ var contractSettings = {
   ADMIN_EMAILS: adminEmails
   OTP_TTL_SECONDS: '600'
   OTP_MAX_ATTEMPTS: '5'
-  RATE_LIMITS_ENABLED: 'true'
   JOB_MAX_ATTEMPTS: '3'
   JOB_RETRY_BASE_SECONDS: '30'
   JOB_TIMEOUT_SECONDS: string(jobTimeoutSeconds)

@@ -926,7 +926,7 @@ def test_compose_runs_azurite_the_emulator_and_the_app() -> None:
     assert services["app"]["build"] == "."  # type: ignore[index]
     assert "7071:80" in azurite["ports"]
     command = " ".join(services["webpubsub"]["command"])  # type: ignore[index]
-    assert "python -m devtools.webpubsub --port 8081 --hub weather" in command
+    assert "python -m devtools.webpubsub --host 0.0.0.0 --port 8081 --hub weather" in command
     assert '--access-key "${WEBPUBSUB_ACCESS_KEY:-local-emulator-key}"' in command
 
 
