@@ -82,7 +82,9 @@ def test_item12_every_compose_service_listens_on_all_interfaces() -> None:
 
 def test_item12_the_check_fails_on_a_loopback_emulator() -> None:
     """The rule above catches the original defect: no --host means the CLI's 127.0.0.1."""
-    before = {"command": ["sh", "-c", "exec python -m devtools.webpubsub --port 8081"]}
+    before: dict[str, object] = {
+        "command": ["sh", "-c", "exec python -m devtools.webpubsub --port 8081"]
+    }
     assert webpubsub_binds(before) == ["127.0.0.1"]
     assert azurite_binds({"command": "azurite --blobHost 0.0.0.0"})[1:] == ["127.0.0.1"] * 2
     assert app_binds({"environment": {"ASPNETCORE_URLS": "http://localhost:80"}}) == ["localhost"]
