@@ -65,7 +65,17 @@ ADDRESSES = st.one_of(
     st.from_regex(_NEAR, fullmatch=True),
     st.text(max_size=30),
     st.sampled_from(
-        ["8`w+02a0/h@d.com", "a@b.c1", "ab--c@x.de", "a@ab--cd.com", "a@1.com", "ann@example.com\n"]
+        [
+            "8`w+02a0/h@d.com",
+            "a@b.c1",
+            "ab--c@x.de",
+            "a@ab--cd.com",
+            "a@1.com",
+            "ann@example.com\n",
+            "a" * 64 + "@example.com",
+            "a" * 65 + "@example.com",
+            "a.b" * 21 + "c@example.com",
+        ]
     ),
 )
 
