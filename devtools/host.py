@@ -22,7 +22,9 @@ the metadata ``app.get_functions()`` gives:
 - ``GET /admin/metrics``: the app's counters in Prometheus text format (see ``metrics``);
   both admin routes answer loopback callers only;
 - JSON log lines: one per invocation, and the app's own records;
-- SIGINT/SIGTERM: stop taking work, finish what runs, stop what it started, exit 0.
+- SIGINT/SIGTERM: stop taking work, give what runs a grace period (10 s, the real host's
+  drain limit), stop what it started, exit 0; what still runs after the grace is abandoned
+  (exit 1), and a second signal ends the process at once (exit 128 + signal).
 
 It exists because Core Tools cannot be installed here; where they can, ``func start`` runs
 the same app.
@@ -73,6 +75,13 @@ log = logging.getLogger("host")
 
 DEFAULT_PORT = 7071
 EXIT_CONFIG = 2
+EXIT_ABANDONED = 1  # invocations still ran when the grace period ended
+# How long a stop waits for running invocations: the Functions host drains its language
+# worker for at most WorkerProcessCountOptions.ProcessShutdownTimeout (10 s) and then
+# shuts the worker down (azure-functions-host, src/WebJobs.Script/Workers/Rpc/
+# FunctionRegistration/RpcFunctionInvocationDispatcher.cs, ShutdownAsync). Bounded also by
+# host.json functionTimeout.
+SHUTDOWN_GRACE_SECONDS = 10.0
 MAX_BODY_BYTES = 100 * 1024 * 1024  # the Functions host's request size limit
 # Kestrel keeps accepting under a burst (its backlog is the OS's, 512 by default in .NET);
 # Python's default listen backlog of 5 resets connections beyond it.
@@ -101,7 +110,9 @@ class FunctionsHost:
         config: HostConfig,
         settings: Mapping[str, str],
         cors: CorsPolicy | None = None,
+        shutdown_grace: float = SHUTDOWN_GRACE_SECONDS,
     ) -> None:
+        self.shutdown_grace = shutdown_grace
         self.config = config
         self.settings = settings
         self.cors = cors
@@ -325,34 +336,58 @@ class FunctionsHost:
         log.info("Host started", extra={"event": "host.started", "port": port})
         while not self.stopping.wait(0.5):
             pass
-        self.shutdown()
+        drained = self.shutdown()
         server_thread.join(timeout=5)
+        if not drained:
+            # Threads still inside an invocation (a storage call retrying against a dead
+            # endpoint, a function that never returns) would keep the interpreter from
+            # exiting: the thread pool's exit hook joins them. Abandon them, as the real host
+            # shuts its worker down after the grace.
+            _exit_now(EXIT_ABANDONED)
 
-    def request_stop(self, *_: Any) -> None:
+    def request_stop(self, signum: int = signal.SIGTERM, *_: Any) -> None:
+        """The signal handler: the first signal starts a graceful stop, a second one (Ctrl-C
+        again, or SIGTERM) ends the process at once."""
+        if self.stopping.is_set():
+            log.warning("Host stopping now: second signal, running invocations abandoned",
+                        extra={"event": "host.killed", "signal": int(signum)})  # fmt: skip
+            _exit_now(128 + int(signum))
         self.stopping.set()
 
-    def shutdown(self) -> None:
-        log.info("Host stopping: no new work; waiting for running invocations")
+    def shutdown(self) -> bool:
+        """Stop taking work and wait up to the grace period for what runs; True when
+        everything finished in time."""
+        grace = min(self.shutdown_grace, float(self.config.function_timeout))
+        log.info("Host stopping: no new work; waiting up to %ss for running invocations",
+                 f"{grace:g}", extra={"event": "host.stopping"})  # fmt: skip
+        deadline = time.monotonic() + grace
         if self.server is not None:
             self.server.shutdown()
         for listener in self.listeners.values():
             listener.stop()
         for timer in self.timers.values():
             timer.stop()
-        deadline = time.monotonic() + self.config.function_timeout
         with self._in_flight_lock:
             while self._in_flight and time.monotonic() < deadline:
                 self._in_flight_lock.wait(0.2)
+            running = self._in_flight
         for listener in self.listeners.values():
             listener.join(max(0.0, deadline - time.monotonic()))
-        self.invoker.close(max(0.0, deadline - time.monotonic()))
-        try:
-            metrics.flush()  # spans and metrics still held by the app's exporter
-        except Exception:
-            log.warning("telemetry not flushed", exc_info=True)
+        drained = self.invoker.wait_idle(max(0.0, deadline - time.monotonic()))
+        drained = drained and not running
+        drained = drained and not any(t.is_alive() for t in self.listeners.values())
+        self.invoker.close(0.0)
+        flusher = threading.Thread(target=_flush_telemetry, name="telemetry-flush", daemon=True)
+        flusher.start()  # spans and metrics still held by the app's exporter, bounded
+        flusher.join(max(2.0, deadline - time.monotonic()))
         if self.server is not None:
             self.server.server_close()
-        log.info("Host stopped", extra={"event": "host.stopped"})
+        if drained:
+            log.info("Host stopped", extra={"event": "host.stopped"})
+        else:
+            log.warning("Host stopped after the %ss grace period: running work abandoned",
+                        f"{grace:g}", extra={"event": "host.abandoned"})  # fmt: skip
+        return drained
 
     def enter_request(self) -> bool:
         with self._in_flight_lock:
@@ -507,6 +542,24 @@ def _load_app(module_name: str) -> Any:
     return app
 
 
+def _flush_telemetry() -> None:
+    try:
+        metrics.flush()
+    except Exception:
+        log.warning("telemetry not flushed", exc_info=True)
+
+
+def _exit_now(code: int) -> None:
+    """End the process without waiting for any thread (logs flushed first)."""
+    for handler in logging.getLogger().handlers:
+        with contextlib.suppress(Exception):
+            handler.flush()
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m devtools.host", description="Run a Python v2 Functions app locally."
@@ -524,6 +577,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         choices=["true", "false"],
         help="allow credentials on CORS requests (default: Host.CORSCredentials)",
+    )
+    parser.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=SHUTDOWN_GRACE_SECONDS,
+        help="seconds a stop waits for running invocations (default 10, as the real host)",
     )
     args = parser.parse_args(argv)
 
@@ -551,7 +610,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(args.script_root.resolve()))
     try:
         app = _load_app(args.app)
-        host = FunctionsHost(app, config, dict(os.environ), cors)
+        host = FunctionsHost(app, config, dict(os.environ), cors, args.shutdown_grace)
     except IndexingError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -14,7 +14,8 @@
    a random access key, and WEBPUBSUB_CONNECTION_STRING and WEBPUBSUB_HUB naming it;
 6. the local Functions host on ``--port`` (7071), in the foreground.
 
-Ctrl-C stops the host (which finishes running work) and then what this command started.
+Ctrl-C stops the host (which gives running work a 10 s grace; a second Ctrl-C ends it at
+once) and then what this command started.
 """
 
 from __future__ import annotations
@@ -158,16 +159,21 @@ def main(argv: list[str] | None = None) -> int:
         "Press Ctrl-C to stop.\n",
         flush=True,
     )
+    # The host in a process group of its own, like Azurite: Ctrl-C reaches this process only,
+    # which passes each signal on once. (In one group the host got the terminal's SIGINT and
+    # the forwarded SIGTERM: two signals, which now mean "stop at once".) The host gives
+    # running invocations a 10 s grace; a second Ctrl-C ends it at once.
     host = subprocess.Popen(
         [sys.executable, "-m", "devtools.host", "--port", str(args.port),
          "--settings", str(args.settings)],
         cwd=ROOT,
         env=env,
+        start_new_session=True,
     )  # fmt: skip
 
     def forward(signum: int, _frame: object) -> None:
         if host.poll() is None:
-            host.send_signal(signal.SIGTERM)
+            host.send_signal(signum)
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)

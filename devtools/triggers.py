@@ -131,6 +131,9 @@ class QueueListener:
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
 
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
     def _run(self) -> None:
         interval = MIN_POLLING_INTERVAL
         while not self._ensure_queue():

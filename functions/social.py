@@ -11,6 +11,7 @@ Only the per-client abuse limit answers 429 problem+json (API.md, Conventions).
 
 from __future__ import annotations
 
+import re
 from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
@@ -19,6 +20,7 @@ import azure.functions as func
 
 from shared import http, telemetry
 from shared.container import container
+from shared.domain.errors import NotFound
 from shared.domain.social import SignInFailed
 
 if TYPE_CHECKING:
@@ -36,6 +38,17 @@ COOKIE_MAX_AGE = 600  # the pending sign-in's lifetime
 
 _NAME = r"[a-z0-9][a-z0-9-]{{0,31}}"  # shared/settings.OAuthProvider.name
 PROVIDER = "{provider:regex(^" + _NAME + r"(?![\s\S]))}"
+
+
+def _provider(req: func.HttpRequest) -> str:
+    """The route's provider, refused unless it has the documented shape exactly. The host
+    matches regex constraints ignoring case (ASP.NET's RegexRouteConstraint, and so the
+    local host), so `/api/auth/B/login` reaches us; the OpenAPI pattern, like provider names
+    (lowercase, shared/settings), does not take it: 404, as a route that does not match."""
+    provider = str(req.route_params["provider"])
+    if not re.fullmatch(_NAME.replace("{{", "{").replace("}}", "}"), provider):
+        raise NotFound("No such sign-in provider")
+    return provider
 
 
 def _redirect(location: str, cookie: str | None = None) -> func.HttpResponse:
@@ -94,9 +107,9 @@ def auth_providers(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route=f"auth/{PROVIDER}/login", methods=["GET"])
 @http.endpoint("Start signing in with a provider: 302 to it (OpenID Connect, PKCE, state, "
-               "nonce)", status=302, tags=TAGS, errors=(429,))  # fmt: skip
+               "nonce)", status=302, tags=TAGS, errors=(404, 429))  # fmt: skip
 def social_login(req: func.HttpRequest) -> func.HttpResponse:
-    provider = req.route_params["provider"]
+    provider = _provider(req)
     try:
         started = container().social.begin(
             provider, _callback_uri(req, provider), _binding_of(req), http.client_address(req)
@@ -108,12 +121,13 @@ def social_login(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route=f"auth/{PROVIDER}/callback", methods=["GET"])
 @http.endpoint("The provider's redirect back: 302 to /api/app#login=<one-time code>, or "
-               "#error=<slug>", status=302, tags=TAGS, errors=(429,))  # fmt: skip
+               "#error=<slug>", status=302, tags=TAGS, errors=(404, 429))  # fmt: skip
 def social_callback(req: func.HttpRequest) -> func.HttpResponse:
+    provider = _provider(req)
     params = {str(k): str(v) for k, v in req.params.items()}
     try:
         code = container().social.complete(
-            req.route_params["provider"], params, _binding_of(req), http.client_address(req)
+            provider, params, _binding_of(req), http.client_address(req)
         )
     except SignInFailed as failed:
         return _redirect(f"{APP_PAGE}#error={quote(failed.slug)}")

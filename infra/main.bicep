@@ -20,7 +20,7 @@ param environmentName string
   'dev'
   'prod'
 ])
-@description('Kind of environment (AZURE_ENV_TYPE). Sets the defaults of the cost and resilience knobs below: dev is the cheapest (scale to zero, LRS, Free Web PubSub, 30-day logs, no alerts); prod has always-ready instances, zone redundancy, Standard Web PubSub, 90-day logs, purge protection and alerts. Each knob can still be set on its own. docs/ops.md "Environments".')
+@description('Kind of environment (AZURE_ENV_TYPE). Sets the defaults of the cost and resilience knobs below: dev is the cheapest (scale to zero, LRS, Free Web PubSub, 30-day logs, no alerts); prod has 2 always-ready HTTP instances, ZRS storage, Standard Web PubSub, 90-day logs, purge protection and alerts. Zone redundancy of the plan is a choice of its own (zoneRedundant), off by default: it bills 16 always-ready instances. Each knob can still be set on its own. docs/ops.md "Environments".')
 param environmentType string = 'dev'
 
 @minLength(1)
@@ -186,11 +186,20 @@ param instanceMemoryMB int = 2048
 
 @minValue(0)
 @maxValue(20)
-@description('Always-ready instances for the HTTP functions: 0 scales to zero (cold starts), each instance is billed while idle. Default: dev 0, prod 2 (one per zone of a zone-redundant plan).')
+@description('Always-ready instances for the HTTP functions (the scale group http; the queue and timer functions get none and scale from zero): 0 scales to zero (cold starts), each instance is billed while idle. Default: dev 0, prod 2.')
 param alwaysReadyHttpInstances int = environmentType == 'prod' ? 2 : 0
 
-@description('Zone redundancy of the Flex Consumption plan and the storage account (ZRS). Only where the region has availability zones; fixed at creation. Default: dev false, prod true (set ZONE_REDUNDANT=false for a prod region without zones).')
-param zoneRedundant bool = environmentType == 'prod'
+// Cost of zone redundancy on Flex Consumption: the platform then keeps at least two
+// always-ready instances for every scale group, whatever alwaysReady says, billed as always
+// ready (learn.microsoft.com/azure/reliability/reliability-functions, Flex Consumption,
+// "Availability zone support"). Scale groups (per-function scaling): all HTTP functions
+// are one group (http); every queue and timer function is a group of its own
+// (function:<name>). This app has 1 + 4 queue + 3 timer = 8 groups, so a zone-redundant
+// plan bills at least 16 always-ready instances of instanceMemoryMB around the clock,
+// against 2 (the http group) without it. tests/unit/test_flex_always_ready.py recounts the
+// groups from the app and checks the figure below.
+@description('Zone redundancy of the Flex Consumption plan (and ZRS storage). Costly: the platform then keeps at least 2 always-ready instances per scale group (http + each of the 7 queue and timer functions = 8 groups), so at least 16 always-ready instances are billed continuously instead of alwaysReadyHttpInstances (2 in prod). Only in regions with availability zones; fixed when the plan is created. Default: false in dev and prod (ZONE_REDUNDANT=true to choose it).')
+param zoneRedundant bool = false
 
 @allowed([
   'Standard_LRS'
@@ -198,8 +207,8 @@ param zoneRedundant bool = environmentType == 'prod'
   'Standard_GRS'
   'Standard_GZRS'
 ])
-@description('Replication of the storage account (users, jobs, history, queues, archives). Default: ZRS when zoneRedundant, else LRS.')
-param storageSkuName string = zoneRedundant ? 'Standard_ZRS' : 'Standard_LRS'
+@description('Replication of the storage account (users, jobs, history, queues, archives). Default: ZRS in prod or when zoneRedundant (the data survives a zone outage; a few percent more per GB), else LRS. A prod region without availability zones needs STORAGE_SKU=Standard_LRS (or GRS).')
+param storageSkuName string = environmentType == 'prod' || zoneRedundant ? 'Standard_ZRS' : 'Standard_LRS'
 
 @allowed([
   'Free_F1'
@@ -435,7 +444,6 @@ var contractSettings = {
   TRUSTED_PROXY_HOPS: '1' // App Service's front end appends the client to X-Forwarded-For
   OTP_TTL_SECONDS: '600'
   OTP_MAX_ATTEMPTS: '5'
-  RATE_LIMITS_ENABLED: 'true'
   JOB_MAX_ATTEMPTS: '3'
   JOB_RETRY_BASE_SECONDS: '30'
   JOB_TIMEOUT_SECONDS: string(jobTimeoutSeconds)

@@ -173,6 +173,10 @@ class _Otel:
             logger_name="weather_jobs.telemetry",
             enable_live_metrics=False,
             enable_performance_counters=False,
+            # Every span, none sampled: the distro's default (no OTEL_TRACES_SAMPLER) is a
+            # rate limit of 5 traces a second, which in a burst drops spans at random, failed
+            # invocations and their exceptions included. As host.json's excludedTypes.
+            sampling_ratio=1.0,
         )
         self.trace = trace
         self.tracer = trace.get_tracer("weather-jobs")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, datetime
 from decimal import Decimal
@@ -94,10 +95,11 @@ class PageQuery(_In):
 
 
 # A positive amount with at most two decimals, as a JSON number or a decimal string.
+MAX_AMOUNT = Decimal("9999999999.99")
 _AMOUNT_STRING = r"^([1-9][0-9]{0,9}(\.[0-9]{1,2})?|0\.(0[1-9]|[1-9][0-9]?))$"
 _AMOUNT_SCHEMA = {
     "anyOf": [
-        {"type": "number", "exclusiveMinimum": 0, "maximum": 9999999999.99, "multipleOf": 0.01},
+        {"type": "number", "exclusiveMinimum": 0, "maximum": float(MAX_AMOUNT), "multipleOf": 0.01},
         {"type": "string", "pattern": _AMOUNT_STRING},
     ],
     "description": "greater than 0, at most 2 decimals; a JSON number or a decimal string",
@@ -109,7 +111,9 @@ _CURRENCIES: list[JsonValue] = [*sorted(ISO_4217)]
 
 class FeeIn(_In):
     amount: Annotated[
-        Decimal, Field(gt=0, max_digits=12, decimal_places=2), WithJsonSchema(_AMOUNT_SCHEMA)
+        Decimal,
+        Field(gt=0, le=MAX_AMOUNT, max_digits=12, decimal_places=2),
+        WithJsonSchema(_AMOUNT_SCHEMA),
     ]
     currency: str = Field(
         "USD",
@@ -125,6 +129,10 @@ class FeeIn(_In):
         if isinstance(value, str) and not re.fullmatch(_AMOUNT_STRING, value):
             raise ValueError("must be a decimal greater than 0 with at most 2 decimals")
         if isinstance(value, float):
+            # Bounded before any arithmetic: 1e308 * 100 is inf, and round(inf) raises
+            # OverflowError, which is no ValueError, so pydantic let it through as a 500.
+            if not math.isfinite(value) or not 0 < value <= float(MAX_AMOUNT):
+                raise ValueError(f"must be greater than 0 and at most {MAX_AMOUNT}")
             # A JSON number is a double: 0.57 may arrive as 0.5700000000000001. Within a
             # millionth of a cent it is taken as the cents it stands for.
             cents = round(value * 100)
@@ -141,6 +149,10 @@ class FeeIn(_In):
         return code
 
 
+# A calendar date as ISO 8601 writes it; the year has four digits (date.max is 9999-12-31).
+_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+
 class BidIn(_In):
     model_config = ConfigDict(
         json_schema_extra={
@@ -151,8 +163,20 @@ class BidIn(_In):
         }
     )  # fmt: skip
     comment: Text = Field(min_length=1, max_length=2000)
-    proposed_deadline: date = Field(description="YYYY-MM-DD, not in the past")
+    proposed_deadline: date = Field(
+        description="YYYY-MM-DD (years 0001 to 9999), today (UTC) or later",
+        json_schema_extra={"pattern": _DATE, "maxLength": 10},
+    )
     fee: FeeIn
+
+    @field_validator("proposed_deadline", mode="before")
+    @classmethod
+    def _calendar_date(cls, value: Any) -> Any:
+        """Exactly YYYY-MM-DD, as the schema says: pydantic's lax mode would also take a
+        datetime at midnight or a Unix timestamp, which the contract does not offer."""
+        if not isinstance(value, str) or not re.fullmatch(_DATE, value):
+            raise ValueError("must be a date written YYYY-MM-DD")
+        return value
 
 
 def _kind_params_schema(name: str) -> dict[str, Any]:

@@ -71,7 +71,7 @@ param maximumInstanceCount int = 40
 @description('Always-ready instances for the HTTP functions (0: scale to zero, cold starts possible; each one is billed while idle).')
 param alwaysReadyHttpInstances int = 0
 
-@description('Spread the plan\'s instances over availability zones (prod). Only in regions with zones, fixed when the plan is created; the platform then keeps at least two always-ready instances per scale group, billed as always ready.')
+@description('Spread the plan\'s instances over availability zones. Only in regions with zones, fixed when the plan is created; the platform then keeps at least two always-ready instances per scale group (http, and each queue or timer function on its own), billed as always ready: main.bicep states the count.')
 param zoneRedundant bool = false
 
 @description('Origins allowed to call the API from a browser (CORS), e.g. ["https://app.example.com"]; empty: no cross-origin browser calls (the API docs page the app serves itself is same-origin).')
@@ -95,7 +95,8 @@ var platformSettings = {
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
 }
 
-// 'http' is the scale group of all HTTP-triggered functions.
+// 'http' is the scale group of all HTTP-triggered functions; the queue and timer functions
+// (each its own group, function:<name>) get no always-ready instance: they scale from zero.
 var alwaysReady = alwaysReadyHttpInstances > 0 ? [{ name: 'http', instanceCount: alwaysReadyHttpInstances }] : []
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {

@@ -274,3 +274,42 @@ def test_a_city_with_characters_table_keys_forbid_is_not_found_and_not_in_histor
         assert response.status_code == 404, (city, response.text)
         assert response.json()["type"] == "/problems/city-not-found"
     assert app.call("GET", "/api/history").json()["items"] == []
+
+
+def test_item9_a_bid_beyond_the_bounds_is_a_400_and_the_bounds_are_stored(
+    app: App, tmp_path: Path
+) -> None:
+    """Issue 18 item 9, through the local host and Azurite: the reported body (a five-digit
+    year and a fee of 1e308) was a 500. Another user bids on the open job: every out-of-range
+    body is a 400 problem+json naming the field and stores nothing; the bounds themselves
+    (9999-12-31, 9999999999.99) are stored and read back as sent."""
+    _, token = verified_account(app.host.url, tmp_path / "outbox")
+    bidder = {"Authorization": f"Bearer {token}"}
+    wait_for(lambda: storage_counts(app.storage).get("queue:otp-email", 0) == 0, timeout=30)
+    bids = f"/api/jobs/{app.job_id}/bids"
+    before = storage_counts(app.storage)
+    cases = [
+        ("99999-01-01", 1e308, "fee.amount"),  # the report (both fields wrong)
+        (LATER.date().isoformat(), 1e308, "fee.amount"),
+        (LATER.date().isoformat(), 1e16, "fee.amount"),
+        (LATER.date().isoformat(), "10000000000", "fee.amount"),
+        ("99999-01-01", 1, "proposed_deadline"),
+        (f"{LATER.date().isoformat()}T00:00:00", 1, "proposed_deadline"),
+    ]
+    for deadline, amount, field in cases:
+        bid = {"comment": "c", "proposed_deadline": deadline, "fee": {"amount": amount}}
+        placed = app.call("POST", bids, json=bid, headers=bidder)
+        assert placed.status_code == 400, (deadline, amount, placed.text)
+        assert placed.headers["Content-Type"].startswith("application/problem+json")
+        fields = {error["field"] for error in placed.json().get("errors", [])}
+        assert field in fields, (deadline, amount, placed.json())
+    assert storage_counts(app.storage) == before
+    top = {"comment": "c", "proposed_deadline": "9999-12-31",
+           "fee": {"amount": 9999999999.99, "currency": "EUR"}}  # fmt: skip
+    placed = app.call("POST", bids, json=top, headers=bidder)
+    assert placed.status_code == 201, placed.text
+    listed = app.call("GET", bids, headers=bidder).json()
+    items = listed["items"] if isinstance(listed, dict) else listed
+    assert [(b["proposed_deadline"], b["fee"]) for b in items] == [
+        ("9999-12-31", {"amount": 9999999999.99, "currency": "EUR"})
+    ]

@@ -10,15 +10,22 @@ the code from the outbox, verify, log in). ``schemathesis.toml`` enables every c
 rules a schema cannot state, and the host's 404 for an undeclared method
 (tests/unit/test_fuzz_config.py pins that list).
 
-The run is seeded and bounded (``MAX_EXAMPLES`` per operation) so it finishes in about a
-minute on two cores; ``st run`` with another ``--seed`` or more examples explores further
+Two seeded, bounded runs share the host, so the whole finishes in about the minute one run
+took on two cores: every phase with the fixed ``SEED`` (what passed once keeps passing),
+then the seed-dependent phases (fuzzing, stateful) with a seed drawn anew for every run
+(issue 18 item 10: a fixed seed never finds what another seed found, such as a provider
+name in the wrong case or an e-mail address the schema did not refuse). The drawn seed is
+printed and named in the failure message; ``SCHEMATHESIS_SEED=<seed>`` replays it
 (see docs/api.md).
 """
 
 from __future__ import annotations
 
+import os
+import random
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,9 +37,18 @@ from tests.support.host import LocalHost
 from tests.support.signup import unique_email, verified_account
 
 ROOT = Path(__file__).resolve().parents[2]
-MAX_EXAMPLES = 40
+MAX_EXAMPLES = 25  # per operation, the fixed seed's run
+VARYING_MAX_EXAMPLES = 15  # per operation, the drawn seed's run (fuzzing and stateful only)
 SEED = 20261201
 TIMEOUT_SECONDS = 300
+ALL_PHASES = ("examples", "coverage", "fuzzing", "stateful")
+SEEDED_PHASES = ("fuzzing", "stateful")  # what the seed changes; the others are fixed
+
+
+def varying_seed() -> int:
+    """SCHEMATHESIS_SEED to replay a run, else a new seed each run."""
+    replay = os.environ.get("SCHEMATHESIS_SEED", "").strip()
+    return int(replay) if replay else random.SystemRandom().randrange(1, 2**31)
 
 
 def _seed_data(host: LocalHost, outbox: Path, token: str) -> None:
@@ -74,13 +90,28 @@ def test_schemathesis_finds_nothing(
     _, token = verified_account(host.url, outbox, fuzzer)
     _seed_data(host, outbox, token)
 
+    drawn = varying_seed()
+    print(f"schemathesis seeds: fixed {SEED}, drawn {drawn} (replay: SCHEMATHESIS_SEED={drawn})")
+    deadline = time.monotonic() + TIMEOUT_SECONDS  # both runs share the time one had
+    _run(host, token, SEED, ALL_PHASES, MAX_EXAMPLES, deadline)
+    _run(host, token, drawn, SEEDED_PHASES, VARYING_MAX_EXAMPLES, deadline)
+
+
+def _run(
+    host: LocalHost, token: str, seed: int, phases: tuple[str, ...], examples: int,
+    deadline: float,
+) -> None:  # fmt: skip
     command = [
         sys.executable, "-m", "schemathesis.cli", "run", f"{host.url}/api/openapi.json",
-        "--phases", "examples,coverage,fuzzing,stateful",
-        "--max-examples", str(MAX_EXAMPLES),
-        "--seed", str(SEED),
+        "--phases", ",".join(phases),
+        "--max-examples", str(examples),
+        "--seed", str(seed),
         "--workers", "1",
         "--generation-database", "none",
+        # A check of the generator, not of the API: some seeds cannot make enough URL-safe
+        # values for the plain-string catch-all parameters of /api/app/{path} and
+        # /api/docs/{asset} (seed 784968039 did) and would fail the run for that alone.
+        "--suppress-health-check", "filter_too_much",
         "--request-timeout", "30",
         "--header", f"Authorization: Bearer {token}",
         "--no-color",
@@ -90,11 +121,17 @@ def test_schemathesis_finds_nothing(
         cwd=ROOT,  # schemathesis.toml (hooks, per-operation rules) is read from here
         capture_output=True,
         text=True,
-        timeout=TIMEOUT_SECONDS,
+        timeout=max(deadline - time.monotonic(), 1),
         check=False,
     )
     report = result.stdout + result.stderr
-    assert result.returncode == 0, f"schemathesis found something:\n{report[-30000:]}"
+    replay = (
+        f"seed {seed}, phases {','.join(phases)}, {examples} examples; replay with "
+        f"SCHEMATHESIS_SEED={seed} make test PYTEST_ARGS=tests/e2e/test_schemathesis.py"
+    )
+    assert result.returncode == 0, f"schemathesis found something ({replay}):\n{report[-30000:]}"
     assert "Tested: " in report
-    for phase in ("Coverage", "Fuzzing", "Stateful"):
-        assert f"✅ {phase}" in report, f"{phase} did not pass:\n{report[-5000:]}"
+    for phase in phases[1:] if phases[0] == "examples" else phases:
+        assert f"✅ {phase.capitalize()}" in report, (
+            f"{phase} did not pass ({replay}):\n{report[-5000:]}"
+        )

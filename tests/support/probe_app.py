@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import time
 import uuid
@@ -100,6 +101,7 @@ def greet(req: func.HttpRequest) -> func.HttpResponse:
 
 @app.route(route="slow", methods=["GET"])
 def slow(req: func.HttpRequest) -> func.HttpResponse:
+    logging.getLogger("probe").info("slow invocation started")  # tests wait for this line
     time.sleep(float(req.params.get("seconds", "1")))
     return func.HttpResponse("done")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import schemathesis
 import schemathesis.specs.openapi.checks
 from schemathesis.checks import CHECKS
@@ -71,3 +72,19 @@ def test_the_hooks_module_loads() -> None:
 
     name = tomllib.loads((ROOT / "schemathesis.toml").read_text())["hooks"]
     assert importlib.import_module(name).map_case  # type: ignore[attr-defined]
+
+
+def test_item10_the_schemathesis_run_varies_its_seed_and_keeps_the_fixed_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fixed seed never finds what another seed found (issue 18 item 10): the e2e run
+    draws a new seed for the seed-dependent phases, and SCHEMATHESIS_SEED replays one."""
+    from tests.e2e import test_schemathesis as run
+
+    monkeypatch.delenv("SCHEMATHESIS_SEED", raising=False)
+    drawn = {run.varying_seed() for _ in range(5)}
+    assert len(drawn) > 1 and run.SEED not in drawn
+    assert set(run.SEEDED_PHASES) == {"fuzzing", "stateful"}
+    assert set(run.ALL_PHASES) == {"examples", "coverage", "fuzzing", "stateful"}
+    monkeypatch.setenv("SCHEMATHESIS_SEED", "12345")
+    assert run.varying_seed() == 12345

@@ -773,8 +773,9 @@ ENVIRONMENT_DEFAULTS = {
     "keyVaultSoftDeleteRetentionInDays": ("7", "90"),
     "webPubSubSkuName": ("'Free_F1'", "'Standard_S1'"),
 }
-# Bool knobs that are true exactly in prod.
-PROD_ONLY = ("zoneRedundant", "enableAlerts", "keyVaultEnablePurgeProtection")
+# Bool knobs that are true exactly in prod. (zoneRedundant is off in both: a zone-redundant
+# Flex Consumption plan bills 16 always-ready instances; tests/unit/test_flex_always_ready.py.)
+PROD_ONLY = ("enableAlerts", "keyVaultEnablePurgeProtection")
 
 
 def parameter_default(name: str) -> str:
@@ -798,7 +799,9 @@ def test_environment_type_and_storage_redundancy() -> None:
     spec = declarations(MAIN)["environmentType"]
     assert re.search(r"@allowed\(\[\s*'dev'\s*'prod'\s*\]\)", " ".join(spec["decorators"]))  # type: ignore[arg-type]
     assert parameter_default("environmentType") == "'dev'"
-    assert parameter_default("storageSkuName") == "zoneRedundant ? 'Standard_ZRS' : 'Standard_LRS'"
+    assert parameter_default("storageSkuName") == (
+        "environmentType == 'prod' || zoneRedundant ? 'Standard_ZRS' : 'Standard_LRS'"
+    )
     parameters = json.loads(PARAMETERS.read_text(encoding="utf-8"))["parameters"]
     assert parameters["environmentType"]["value"] == "${AZURE_ENV_TYPE=dev}"
 
@@ -806,7 +809,7 @@ def test_environment_type_and_storage_redundancy() -> None:
 def test_environment_knobs_fall_back_to_the_environment_default() -> None:
     """azd leaves out a parameter whose `${NAME}` is unset; a `=default` would pin dev values."""
     parameters = json.loads(PARAMETERS.read_text(encoding="utf-8"))["parameters"]
-    for name in [*ENVIRONMENT_DEFAULTS, *PROD_ONLY, "storageSkuName"]:
+    for name in [*ENVIRONMENT_DEFAULTS, *PROD_ONLY, "storageSkuName", "zoneRedundant"]:
         assert re.fullmatch(r"\$\{[A-Z_]+\}", parameters[name]["value"]), name
     # A parameter azd may leave out needs a template default (azd would prompt); azd always
     # sets AZURE_ENV_NAME and AZURE_LOCATION.
@@ -929,7 +932,7 @@ def test_compose_runs_azurite_the_emulator_and_the_app() -> None:
     assert services["app"]["build"] == "."  # type: ignore[index]
     assert "7071:80" in azurite["ports"]
     command = " ".join(services["webpubsub"]["command"])  # type: ignore[index]
-    assert "python -m devtools.webpubsub --port 8081 --hub weather" in command
+    assert "python -m devtools.webpubsub --host 0.0.0.0 --port 8081 --hub weather" in command
     assert '--access-key "${WEBPUBSUB_ACCESS_KEY:-local-emulator-key}"' in command
 
 
