@@ -201,11 +201,15 @@ class WeatherProvider(Protocol):
     """A source of current weather (Open-Meteo, OpenWeatherMap, or the offline simulation).
 
     ``max_batch`` says how many cities one upstream request may carry, so that the refresh
-    timer can batch where the provider allows it and count requests against the rate limit.
+    timer can batch where the provider allows it and count requests against the rate limit;
+    ``requests_per_batch`` how many upstream requests one batch costs (OpenWeatherMap asks
+    twice per city: current weather and its separate forecast).
+    Observations carry the hourly ``forecast`` the provider gave (None when none).
     """
 
     name: str  # "open-meteo" | "openweather" | "simulated"
     max_batch: int
+    requests_per_batch: int
 
     def current(self, cities: Sequence[City], units: Units) -> dict[str, Observation]:
         """Current conditions keyed by ``City.id``; raises UpstreamUnavailable (with

@@ -2,7 +2,8 @@
 
 - The cities come from the subscribed set (one partition query; no user is read).
 - Batches of ``provider.max_batch`` cities, one upstream request each (Open-Meteo: 50
-  coordinates a request; OpenWeatherMap: one city a request).
+  coordinates a request, the hourly forecast in the same request; OpenWeatherMap: one city
+  a request, plus its forecast request: ``provider.requests_per_batch`` claims a batch).
 - Before each request a claim on the shared budget (``RequestBudget``: at most
   ``WEATHER_RATE_LIMIT_PER_MINUTE`` claims in any window, in Table Storage, so across
   instances and overlapping runs). A provider's 429 blocks the budget for its Retry-After,
@@ -110,6 +111,7 @@ class RefreshService:
         self.window = window_seconds
         self.max_run_seconds = max_run_seconds
         self.budget_key = f"weather:{provider.name}"
+        self.requests_per_batch = max(1, provider.requests_per_batch)
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="refresh")
 
     # -- the two doors ------------------------------------------------------------------
@@ -156,11 +158,11 @@ class RefreshService:
             if (self.clock.now() - began).total_seconds() > self.max_run_seconds:
                 self._defer(batches[index:], 0.0, started, summary)
                 return
-            wait = self.budget.claim(self.budget_key)
+            wait = self._claim()
             if wait > 0:
                 self._defer(batches[index:], wait, started, summary)
                 return
-            summary.requests += 1
+            summary.requests += self.requests_per_batch
             try:
                 observations = self.provider.current([c.city for c in batch], UNITS)
             except UpstreamRateLimited as exc:
@@ -194,6 +196,16 @@ class RefreshService:
                 summary.failed += outcome.failed
                 summary.published += outcome.published
                 summary.publish_failures += outcome.publish_failures
+
+    def _claim(self) -> float:
+        """Claim every request a batch costs (OpenWeatherMap: current weather and its
+        forecast); a claim refused half way leaves the earlier one spent, which only ever
+        errs on the safe side of the provider's limit."""
+        for _ in range(self.requests_per_batch):
+            wait = self.budget.claim(self.budget_key)
+            if wait > 0:
+                return wait
+        return 0.0
 
     def _store_and_publish(self, known: SubscribedCity, observation: Any) -> _Outcome:
         city = known.city
@@ -239,8 +251,8 @@ class RefreshService:
     ) -> None:
         """The rest to the queue: one message per window's worth of requests, the first
         visible when the budget allows, the next one window later, and so on."""
-        per_message = max(1, min(self.limit * max(1, self.provider.max_batch),
-                                 MAX_IDS_PER_MESSAGE))  # fmt: skip
+        per_window = self.limit // self.requests_per_batch * max(1, self.provider.max_batch)
+        per_message = max(1, min(per_window, MAX_IDS_PER_MESSAGE))
         ids = [known.city.id for batch in batches for known in batch]
         run = started.isoformat()
         for number, start in enumerate(range(0, len(ids), per_message)):
