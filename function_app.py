@@ -6,7 +6,18 @@ all load this module unchanged.
 
 import azure.functions as func
 
-from functions import accounts, history, jobs, ops, realtime, social, subscriptions, weather, web
+from functions import (
+    accounts,
+    history,
+    jobs,
+    observations,
+    ops,
+    realtime,
+    social,
+    subscriptions,
+    weather,
+    web,
+)
 from shared.settings import check_startup_environment
 
 # The start-up refusals, from a few environment reads: the full Settings (pydantic-settings)
@@ -15,5 +26,16 @@ check_startup_environment()
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
-for area in (ops, accounts, social, weather, history, jobs, subscriptions, realtime, web):
+for area in (
+    ops,
+    accounts,
+    social,
+    weather,
+    history,
+    jobs,
+    subscriptions,
+    observations,
+    realtime,
+    web,
+):
     app.register_functions(area.bp)

@@ -453,6 +453,28 @@ class SubscriptionRepository(Protocol):
         ...
 
 
+class ObservationLog(Protocol):
+    """What the refresh observed per city, kept for a time-range query (oldest first)."""
+
+    def record(self, city_id: str, observation: Observation, *, first_of_day: bool) -> None:
+        """Keep ``observation`` (keyed by its measurement time: recording it again changes
+        nothing); ``first_of_day``: the city's first record of the UTC day, which also
+        lists the city for the purge."""
+        ...
+
+    def page(
+        self, city_id: str, since: datetime, cursor: str | None, limit: int
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Items measured at or after ``since``, oldest first, from ``cursor``; one range
+        query. ValidationFailed for a cursor that is not one of this list's."""
+        ...
+
+    def purge(self, before: datetime) -> int:
+        """Delete what was measured before ``before`` (range queries per listed city, never
+        a scan); the count deleted."""
+        ...
+
+
 class CityWeather(Protocol):
     """What subscriptions need of the weather service: the same resolver as /api/weather
     (index, then the provider's geocoder; 404 ``city-not-found`` with suggestions) and a

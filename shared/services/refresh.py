@@ -12,7 +12,9 @@
   remaining cities go to the ``weather-refresh`` queue in messages of one window's worth,
   each invisible until its window (``refresh_weather_deferred`` takes them from there and
   does the same, deferring again what it cannot do).
-- Each fresh observation goes into the cache /api/weather reads. A city is published
+- Each fresh observation goes into the cache /api/weather reads, and into the
+  observations kept 7 days for the cards' trend (``ObservationLog``; a failure there is
+  logged, never fails the city). A city is published
   (``{"event": "weather.updated", "city_id", "weather"}`` to group ``city.<city_id>``)
   only when what subscribers see changed (shared/domain/subscriptions.fingerprint) since
   the last push; the fingerprint of a push is recorded only once it was sent, so a failed
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
         Clock,
         MessageQueue,
         ObservationCache,
+        ObservationLog,
         RealtimePublisher,
         RequestBudget,
         SubscriptionRepository,
@@ -99,6 +102,7 @@ class RefreshService:
         limit_per_window: int,
         window_seconds: float,
         max_run_seconds: float = 240.0,
+        observations: ObservationLog | None = None,
     ) -> None:
         self.provider = provider
         self.subscriptions = subscriptions
@@ -110,6 +114,7 @@ class RefreshService:
         self.limit = limit_per_window
         self.window = window_seconds
         self.max_run_seconds = max_run_seconds
+        self.observations = observations
         self.budget_key = f"weather:{provider.name}"
         self.requests_per_batch = max(1, provider.requests_per_batch)
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="refresh")
@@ -220,6 +225,13 @@ class RefreshService:
                         extra={"city_id": city.id})  # fmt: skip
             return _Outcome(failed=1)
         outcome = _Outcome(refreshed=1)
+        if self.observations is not None:
+            first_of_day = known.refreshed_at is None or known.refreshed_at.date() != now.date()
+            try:
+                self.observations.record(city.id, observation, first_of_day=first_of_day)
+            except Exception:  # the trend misses a point; the refresh goes on
+                log.warning("recording an observation failed", exc_info=True,
+                            extra={"city_id": city.id})  # fmt: skip
         published: str | None = None
         seen = fingerprint(observation)
         if seen != known.published:
