@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from shared import telemetry
 from shared.domain.errors import UpstreamRateLimited, UpstreamUnavailable
 from shared.domain.subscriptions import SubscribedCity, city_group, fingerprint
-from shared.domain.weather import CachedObservation
+from shared.domain.weather import FORECAST_HOURS, CachedObservation
 from shared.logging import get_logger
 from shared.queues import REFRESH_QUEUE as REFRESH_QUEUE  # re-exported
 from shared.services.weather import render
@@ -235,13 +235,11 @@ class RefreshService:
         published: str | None = None
         seen = fingerprint(observation)
         if seen != known.published:
-            message = {
-                "event": "weather.updated",
-                "city_id": city.id,
-                "weather": render(city, observation, self.provider.name, cached=False, stale=False),
-            }
+            message = weather_updated(
+                city.id, render(city, observation, self.provider.name, cached=False, stale=False)
+            )
             try:
-                self.realtime.send_to_group(city_group(city.id), _jsonable(message))
+                self.realtime.send_to_group(city_group(city.id), message)
                 published = seen
                 outcome.published = 1
             except Exception:  # a push failure never fails the refresh
@@ -282,6 +280,33 @@ class RefreshService:
         telemetry.count("refresh.cities_refreshed", summary.refreshed)
         log.info("weather refresh", extra=asdict(summary))
         return summary
+
+
+EVENT_MAX_BYTES = 8 * 1024  # API.md: a weather.updated message is at most 8 KiB
+
+
+def weather_updated(city_id: str, weather: dict[str, Any]) -> dict[str, Any]:
+    """The ``weather.updated`` message: what a card redraws from (the weather body: the
+    numbers, and the forecast hours its chart shows, at most ``FORECAST_HOURS``), never
+    over ``EVENT_MAX_BYTES`` of JSON: should a body still be larger (a provider answering
+    absurdly long strings), the forecast's last hours are dropped, then the forecast."""
+    forecast = weather.get("forecast")
+    if forecast is not None:
+        forecast = {"hours": forecast["hours"][:FORECAST_HOURS]}
+    message = _jsonable({"event": "weather.updated", "city_id": city_id,
+                         "weather": {**weather, "forecast": forecast}})  # fmt: skip
+    hours = (message["weather"].get("forecast") or {}).get("hours")
+    while _size(message) > EVENT_MAX_BYTES and hours:
+        hours.pop()
+    if _size(message) > EVENT_MAX_BYTES:
+        message["weather"]["forecast"] = None
+    return message
+
+
+def _size(message: dict[str, Any]) -> int:
+    # As the Web PubSub SDK serializes a dict (json.dumps defaults: spaces, \u escapes):
+    # the largest of the ways it could travel.
+    return len(json.dumps(message).encode())
 
 
 def _refreshed_since(known: SubscribedCity, moment: datetime) -> bool:
