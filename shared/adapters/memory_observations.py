@@ -19,7 +19,7 @@ class MemoryObservationLog:
         self.index: dict[str, str] = {}  # city id -> last day recorded
 
     def record(self, city_id: str, observation: Observation, *, first_of_day: bool) -> None:
-        row = {
+        row: dict[str, Any] = {
             "RowKey": time_key(observation.observed_at),
             "temperature": observation.temperature,
             "feels_like": observation.feels_like,

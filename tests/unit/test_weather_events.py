@@ -18,13 +18,12 @@ def worst_case(hours: int, name: str = "Ŝ" * 200, conditions: str = LONGEST) ->
     """Every number at its longest printed form, the longest conditions, a long non-ASCII
     name (escaped as 6 bytes a character on the wire)."""
     forecast = tuple(
-        ForecastHour(
-            NOW + timedelta(hours=i), -123.45678901234, 100, conditions, 123.45678901234
-        )  # fmt: skip
+        ForecastHour(NOW + timedelta(hours=i), -123.45678901234, 100, conditions, 123.45678901234)
         for i in range(hours)
     )
-    return Observation(-123.45678901234, -123.45678901234, 100, 1013.45678901234,
-                       123.45678901234, 100, 100, conditions, NOW, "imperial", forecast)  # fmt: skip
+    big = -123.45678901234
+    return Observation(big, big, 100, 1013.45678901234, -big, 100, 100, conditions, NOW,
+                       "imperial", forecast)  # fmt: skip
 
 
 def message_for(observation: Observation, name: str = "Ŝ" * 200) -> dict[str, object]:
