@@ -102,7 +102,7 @@ class TableObservationLog:
         check_cursor(cursor)
         rows, next_cursor = key_range_page(
             self._table, "PartitionKey eq @pk and RowKey ge @since",
-            {"pk": _key(city_id), "since": time_key(since)}, limit, cursor,
+            {"pk": _key(city_id), "since": time_key(since)}, limit, cursor, select=_FIELDS,
         )  # fmt: skip
         return [item(row) for row in rows], next_cursor
 
