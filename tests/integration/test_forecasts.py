@@ -24,6 +24,7 @@ from shared.adapters.weather_openmeteo import OpenMeteoProvider
 from shared.adapters.weather_openweather import OpenWeatherProvider
 from shared.adapters.weather_simulated import SimulatedProvider
 from shared.container import Container
+from shared.domain.errors import UpstreamRateLimited
 from shared.domain.weather import CachedObservation, City, RawResponse, describe_wmo
 from tests.support.weather_standins import OpenMeteoStandIn, OpenWeatherStandIn
 
@@ -190,6 +191,21 @@ def test_openweather_forecast_is_a_second_archived_request(
         assert hour.precipitation_probability == round(step["pop"] * 100)
         assert hour.conditions == step["weather"][0]["description"]
         assert hour.wind_speed == step["wind"]["speed"]
+
+
+def test_openweather_forecast_failure_leaves_the_forecast_out_but_a_429_stops(
+    owm: OpenWeatherProvider, openweather: OpenWeatherStandIn, reported: list[RawResponse]
+) -> None:
+    openweather.fail_path("/data/2.5/forecast", 404, times=1)
+    observation = owm.current([PARIS], "metric")[PARIS.id]
+    assert observation.forecast is None  # the current weather stays
+    current = openweather.current_values(PARIS.lat, PARIS.lon, "metric")
+    assert observation.temperature == current["main"]["temp"]
+    assert [r.status for r in reported] == [200, 404]  # both archived
+    openweather.fail_path("/data/2.5/forecast", 429, headers={"Retry-After": "42"}, times=1)
+    with pytest.raises(UpstreamRateLimited) as raised:
+        owm.current([PARIS], "metric")
+    assert raised.value.retry_after == 42
 
 
 # -- simulated --------------------------------------------------------------------------------

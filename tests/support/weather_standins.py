@@ -8,7 +8,9 @@ weather and the same city the same weather within 15 minutes.
 Test controls, on both: ``.requests`` (path and query of every request, in order),
 ``.count(path_prefix)``, ``.fail_with(status, headers=None, times=None, body=None)`` (the
 next ``times`` requests, or all until ``clear_faults()``, get that status with the
-provider's error body), ``.delay(seconds)`` (every answer waits that long), ``.reset()``.
+provider's error body), ``.fail_path(path_prefix, status, headers=None, times=None)`` (the
+same for requests to one route only, e.g. OpenWeatherMap's forecast), ``.delay(seconds)``
+(every answer waits that long), ``.reset()``.
 ``.limit_rate(limit=60, window=60.0)`` makes the stand-in enforce a provider's rate limit on
 its clock (a FakeClock that the test moves): a request when ``limit`` requests were already
 answered in the last ``window`` seconds gets 429 with ``Retry-After`` (whole seconds until
@@ -216,6 +218,7 @@ class _StandIn:
         self._lock = threading.Lock()
         self._requests: list[str] = []
         self._fault: _Fault | None = None
+        self._path_faults: dict[str, _Fault] = {}
         self._delay = 0.0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -289,9 +292,24 @@ class _StandIn:
                 status, dict(headers or {}), body or self._error_body(status), times
             )
 
+    def fail_path(
+        self,
+        path_prefix: str,
+        status: int,
+        headers: dict[str, str] | None = None,
+        times: int | None = None,
+    ) -> None:
+        """Answer the next ``times`` requests to ``path_prefix`` (all, when None) with
+        ``status`` and the provider's error body; other routes answer as usual."""
+        with self._lock:
+            self._path_faults[path_prefix] = _Fault(
+                status, dict(headers or {}), self._error_body(status), times
+            )
+
     def clear_faults(self) -> None:
         with self._lock:
             self._fault = None
+            self._path_faults.clear()
 
     def delay(self, seconds: float) -> None:
         with self._lock:
@@ -301,6 +319,7 @@ class _StandIn:
         with self._lock:
             self._requests.clear()
             self._fault = None
+            self._path_faults.clear()
             self._delay = 0.0
             self._answered.clear()
             self._times.clear()
@@ -376,6 +395,16 @@ class _StandIn:
                 fault.times_left -= 1
                 if fault.times_left <= 0:
                     self._fault = None
+            if fault is None:
+                path = urlsplit(target).path
+                for prefix, path_fault in list(self._path_faults.items()):
+                    if path.startswith(prefix):
+                        fault = path_fault
+                        if path_fault.times_left is not None:
+                            path_fault.times_left -= 1
+                            if path_fault.times_left <= 0:
+                                del self._path_faults[prefix]
+                        break
         if delay:
             time.sleep(delay)
         if fault is not None:
