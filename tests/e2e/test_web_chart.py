@@ -41,7 +41,7 @@ def test_the_chart_shows_where_the_temperature_came_from_and_where_it_goes(
     assert summary.inner_text().startswith("Berlin, DE: ")
     assert "next 24 hours" in summary.inner_text()
     assert chart.locator("path.chart-line.forecast").count() == 1
-    assert points(chart) >= 24  # the forecast's 24 hours, nothing observed yet
+    assert points(chart) >= 25  # the forecast's 24 hours and the card's own reading
     # Playwright's accessible name of the image is the sentence.
     assert me.page.get_by_role("img", name=summary.inner_text()).count() == 1
 
@@ -70,8 +70,8 @@ def test_the_chart_shows_where_the_temperature_came_from_and_where_it_goes(
         "true"
     )
     rows = table.locator("tbody tr")
-    assert rows.count() == points(chart)
-    assert "observed" in rows.first.inner_text()
+    assert rows.count() == points(chart) + 2  # the points, and a heading row per kind
+    assert rows.first.inner_text().startswith("Observed")
     me.check_screen("chart")  # axe-core, and no sideways scroll at 390 px
 
     # A new visit: the recorded observations come from the observations route.
@@ -80,7 +80,8 @@ def test_the_chart_shows_where_the_temperature_came_from_and_where_it_goes(
     chart = card(me, "Berlin").locator("figure.trend")
     chart.wait_for()
     me.wait_until(lambda: me.api_requests("/api/cities/"), timeout=30)
-    wait_for(lambda: card(me, "Berlin").locator("path.chart-line.observed").count() == 1,
-             timeout=30)  # fmt: skip
+    # 24 forecast hours and the two refreshes' observations (the newest is the card's own).
+    me.wait_until(lambda: points(card(me, "Berlin").locator("figure.trend")) >= 26, timeout=30)
+    assert card(me, "Berlin").locator("path.chart-line.observed").count() == 1
     me.check_screen("chart-reloaded")
     me.close()

@@ -108,16 +108,22 @@ function drawing(data, labelId) {
 }
 
 function table(data, unit, captionId) {
-  const row = (p, kind) => el("tr", {},
+  const row = (p) => el("tr", {},
     el("th", { scope: "row", text: `${clock(p.t)}` }),
-    el("td", { text: kind }),
     el("td", { text: `${fixed(p.temp)} ${unit}` }),
     el("td", { text: isNumber(p.rain) ? `${fixed(p.rain, 0)} %` : "—" }),
     el("td", { text: p.conditions || "—" }));
+  // One row group per kind, each headed by its name: no column spent on it.
+  const group = (title, points) => points.length
+    ? el("tbody", {},
+      el("tr", {}, el("th", { scope: "rowgroup", colspan: "4", class: "chart-group", text: title })),
+      points.map(row))
+    : null;
   return el("table", { class: "chart-table", "aria-describedby": captionId },
     el("thead", {}, el("tr", {},
-      ["Time", "Kind", "Temperature", "Chance of rain", "Conditions"].map((h) => el("th", { scope: "col", text: h })))),
-    el("tbody", {}, data.past.map((p) => row(p, "observed")), data.next.map((p) => row(p, "forecast"))));
+      ["Time", "Temperature", "Chance of rain", "Conditions"].map((h) => el("th", { scope: "col", text: h })))),
+    group("Observed, last 24 hours", data.past),
+    group("Forecast, next 24 hours", data.next));
 }
 
 // Tables a reader opened stay open when a live update redraws their card.
@@ -128,7 +134,9 @@ export function trendChart(id, name, observed, forecast, unit, now = Date.now())
   const data = series(observed, forecast, now);
   const captionId = `chart-${id}-summary`;
   const tableId = `chart-${id}-table`;
-  const holder = el("div", { id: tableId, class: "chart-table-holder" }, table(data, unit, captionId));
+  // A region of its own (focusable): on a narrow screen the table scrolls inside it.
+  const holder = el("div", { id: tableId, class: "chart-table-holder", role: "region", tabindex: "0",
+    "aria-label": `${name}: the chart's points` }, table(data, unit, captionId));
   const toggle = el("button", {
     type: "button",
     class: "link chart-toggle",

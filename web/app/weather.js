@@ -42,7 +42,9 @@ function card(item) {
       el("dt", { text: label }),
       el("dd", { text: value, dataset: key ? { field: key } : {} }),
     ]));
-  const chart = trendChart(id, name, item.observed || [], item.weather?.forecast, units(item.weather).temp);
+  // The card's own reading is the newest observation of its trend.
+  const observed = item.weather ? observe(item.observed, item.weather) : item.observed || [];
+  const chart = trendChart(id, name, observed, item.weather?.forecast, units(item.weather).temp);
   const stale = item.weather?.stale ? el("p", { class: "stale", text: "Provider unavailable: showing the last known values." }) : null;
   return el("li", { class: "card", dataset: { cityId: id }, "aria-labelledby": titleId },
     el("article", {},
@@ -155,7 +157,9 @@ export function weatherUpdated(message) {
   const id = String(message.city_id);
   const item = state.items.get(id);
   if (!item || !message.weather) return;
-  put({ ...item, weather: message.weather, observed: observe(item.observed, message.weather) });
+  // The reading the card showed until now stays in its trend, beside the new one.
+  const observed = item.weather ? observe(item.observed, item.weather) : item.observed;
+  put({ ...item, weather: message.weather, observed: observe(observed, message.weather) });
   render();
   announce(`${cityName(item.city)}: ${number(message.weather.temperature, 1)} ${units(message.weather).temp}, ${message.weather.conditions || "updated"}.`);
 }
