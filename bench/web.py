@@ -44,7 +44,7 @@ STAMP_LOGIN = """() => {
     if (window.__bench.start === undefined) return;
     stamp('card', seen);
     stamp('chart', () => document.querySelector('#cards figure.trend path.chart-line.forecast'));
-    stamp('trend', () => document.querySelector('#cards figure.trend path.chart-line.observed'));
+    stamp('trend', () => document.querySelector('#cards figure.trend[data-recorded]'));
     if (window.__bench.trend !== undefined && window.__bench.card !== undefined) {
       observer.disconnect();
     }

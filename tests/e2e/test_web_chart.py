@@ -80,6 +80,7 @@ def test_the_chart_shows_where_the_temperature_came_from_and_where_it_goes(
     chart = card(me, "Berlin").locator("figure.trend")
     chart.wait_for()
     me.wait_until(lambda: me.api_requests("/api/cities/"), timeout=30)
+    card(me, "Berlin").locator("figure.trend[data-recorded]").wait_for()
     # 24 forecast hours and the two refreshes' observations (the newest is the card's own).
     me.wait_until(lambda: points(card(me, "Berlin").locator("figure.trend")) >= 26, timeout=30)
     assert card(me, "Berlin").locator("path.chart-line.observed").count() == 1

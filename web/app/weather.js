@@ -45,6 +45,7 @@ function card(item) {
   // The card's own reading is the newest observation of its trend.
   const observed = item.weather ? observe(item.observed, item.weather) : item.observed || [];
   const chart = trendChart(id, name, observed, item.weather?.forecast, units(item.weather).temp);
+  if (item.recorded) chart.dataset.recorded = "true"; // the observations route has answered
   const stale = item.weather?.stale ? el("p", { class: "stale", text: "Provider unavailable: showing the last known values." }) : null;
   return el("li", { class: "card", dataset: { cityId: id }, "aria-labelledby": titleId },
     el("article", {},
@@ -111,7 +112,7 @@ async function loadObservations(id) {
   } while (cursor && observed.length < 2000);
   const item = state.items.get(id);
   if (!item) return;
-  put({ ...item, observed });
+  put({ ...item, observed, recorded: true });
   render();
 }
 
