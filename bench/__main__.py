@@ -54,12 +54,17 @@ one client address, which the limits exist to stop.
 
 - web (``--only web``): the web app in Debian's Chromium: bytes transferred for a first
   visit (compressed), and the time from the click on "Log in" to the first weather card
-  with data, beside the same page's fetch of a bare static file from the same host
-  (bench/web.py).
+  with data, and to that card's chart with its recorded observations drawn (issue 20),
+  beside the same page's fetch of a bare static file from the same host (bench/web.py).
+
+- observations (``--only observations``): GET /api/cities/{id}/observations' query for the
+  last 24 hours (145 rows) and for a week (1,008 rows, 6 pages) in a partition of a week's
+  10-minute refreshes, beside one point read of that table; a refresh's write per city; a
+  day's purge (bench/observations.py).
 
 ``--only SECTION`` (repeatable) runs some sections alone: imports, health, weather,
 upstream, jobs, point, load, login, realtime, refresh, joblists, firstrequest, web,
-cityindex
+cityindex, observations
 (``python -m bench --only load --duration 15``).
 
 Everything runs on loopback against an in-memory Azurite started here and stopped after.
@@ -635,7 +640,7 @@ def bench_refresh(azurite: Azurite, values: dict[str, str], count: int = 1000) -
 
 SECTIONS = (
     "imports", "firstrequest", "health", "weather", "upstream", "jobs", "point", "load",
-    "login", "realtime", "refresh", "joblists", "web", "cityindex",
+    "login", "realtime", "refresh", "joblists", "web", "cityindex", "observations",
 )  # fmt: skip
 
 
@@ -764,6 +769,11 @@ def main(argv: list[str] | None = None) -> int:
             from bench.web import bench_web
 
             results["web"] = bench_web(values)
+        if "observations" in run:
+            steps.start("observations")
+            from bench.observations import bench_observations
+
+            results["observations"] = bench_observations(azurite.connection_string)
 
         if "point" in run:
             steps.start("point")

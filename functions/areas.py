@@ -8,9 +8,20 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions import accounts, history, jobs, ops, realtime, social, subscriptions, weather, web
+from functions import (
+    accounts,
+    history,
+    jobs,
+    observations,
+    ops,
+    realtime,
+    social,
+    subscriptions,
+    weather,
+    web,
+)
 
-AREAS = (ops, accounts, social, weather, history, jobs, subscriptions, realtime, web)
+AREAS = (ops, accounts, social, weather, history, jobs, subscriptions, observations, realtime, web)
 
 
 def build_app(*extra: func.Blueprint) -> func.FunctionApp:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from shared.adapters.table_budget import TableRequestBudget
     from shared.adapters.table_history import TableHistoryRepository
     from shared.adapters.table_jobs import TableBidRepository, TableJobRepository
+    from shared.adapters.table_observations import TableObservationLog
     from shared.adapters.table_subscriptions import TableSubscriptionRepository
     from shared.auth import TokenService
     from shared.domain.weather import RawResponse
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from shared.services.jobs import JobService
     from shared.services.kinds import KindPorts
     from shared.services.limits import AbuseLimits
+    from shared.services.observations import ObservationService
     from shared.services.refresh import RefreshService
     from shared.services.social import SocialSignInService
     from shared.services.subscriptions import SubscriptionService
@@ -577,7 +579,20 @@ class Container:
             clock=self.clock,
             limit_per_window=budget.limit,
             window_seconds=budget.window,
+            observations=self.observation_log,
         )
+
+    @cached_property
+    def observation_log(self) -> TableObservationLog:
+        from shared.adapters.table_observations import TableObservationLog
+
+        return TableObservationLog(self.table("observations"))
+
+    @cached_property
+    def observations(self) -> ObservationService:
+        from shared.services.observations import ObservationService
+
+        return ObservationService(self.subscription_repository, self.observation_log, self.clock)
 
     @cached_property
     def sentiment(self) -> SentimentAnalyzer:

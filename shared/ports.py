@@ -222,11 +222,15 @@ class WeatherProvider(Protocol):
     """A source of current weather (Open-Meteo, OpenWeatherMap, or the offline simulation).
 
     ``max_batch`` says how many cities one upstream request may carry, so that the refresh
-    timer can batch where the provider allows it and count requests against the rate limit.
+    timer can batch where the provider allows it and count requests against the rate limit;
+    ``requests_per_batch`` how many upstream requests one batch costs (OpenWeatherMap asks
+    twice per city: current weather and its separate forecast).
+    Observations carry the hourly ``forecast`` the provider gave (None when none).
     """
 
     name: str  # "open-meteo" | "openweather" | "simulated"
     max_batch: int
+    requests_per_batch: int
 
     def current(self, cities: Sequence[City], units: Units) -> dict[str, Observation]:
         """Current conditions keyed by ``City.id``; raises UpstreamUnavailable (with
@@ -481,6 +485,28 @@ class SubscriptionRepository(Protocol):
     def mark_refreshed(self, city_id: str, refreshed_at: datetime, published: str | None) -> None:
         """Record a refresh of a city still in the set (and, when not None, the
         fingerprint of what was published); a city that left the set stays out."""
+        ...
+
+
+class ObservationLog(Protocol):
+    """What the refresh observed per city, kept for a time-range query (oldest first)."""
+
+    def record(self, city_id: str, observation: Observation, *, first_of_day: bool) -> None:
+        """Keep ``observation`` (keyed by its measurement time: recording it again changes
+        nothing); ``first_of_day``: the city's first record of the UTC day, which also
+        lists the city for the purge."""
+        ...
+
+    def page(
+        self, city_id: str, since: datetime, cursor: str | None, limit: int
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Items measured at or after ``since``, oldest first, from ``cursor``; one range
+        query. ValidationFailed for a cursor that is not one of this list's."""
+        ...
+
+    def purge(self, before: datetime) -> int:
+        """Delete what was measured before ``before`` (range queries per listed city, never
+        a scan); the count deleted."""
         ...
 
 

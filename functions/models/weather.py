@@ -31,6 +31,21 @@ class CityOut(BaseModel):
     lon: float
 
 
+class ForecastHourOut(BaseModel):
+    time: datetime = Field(description="the hour it starts (UTC)")
+    temperature: float
+    precipitation_probability: int | None
+    conditions: str
+    wind_speed: float
+
+
+class ForecastOut(BaseModel):
+    hours: list[ForecastHourOut] = Field(
+        description="at least the next 24 hours from the current hour, in the body's units "
+        "(hourly; OpenWeatherMap's free forecast steps every three hours)"
+    )
+
+
 class WeatherOut(BaseModel):
     city: CityOut
     temperature: float
@@ -46,3 +61,4 @@ class WeatherOut(BaseModel):
     source: str
     cached: bool
     stale: bool
+    forecast: ForecastOut | None = Field(description="null when the provider gave none")

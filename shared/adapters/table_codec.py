@@ -113,7 +113,12 @@ def decode_cursor(cursor: str | None, prefix: str) -> str | None:
 
 
 def key_range_page(
-    table: Any, query: str, parameters: dict[str, Any], limit: int, cursor: str | None
+    table: Any,
+    query: str,
+    parameters: dict[str, Any],
+    limit: int,
+    cursor: str | None,
+    select: list[str] | None = None,
 ) -> tuple[list[Any], str | None]:
     """One page of a partition query in RowKey order, from an opaque cursor (the last
     RowKey seen): ``limit + 1`` rows are read to know whether another page exists."""
@@ -123,7 +128,7 @@ def key_range_page(
         parameters = {**parameters, "after": after}
     rows: list[Any] = []
     for entity in table.query_entities(
-        query, parameters=parameters, results_per_page=min(limit + 1, 1000)
+        query, parameters=parameters, results_per_page=min(limit + 1, 1000), select=select
     ):
         rows.append(entity)
         if len(rows) > limit:

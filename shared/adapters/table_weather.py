@@ -2,7 +2,10 @@
 
 ``weathercache``  PartitionKey = ``{provider}|{units}``, RowKey = city id (made key-safe):
                   the last observation of a city -> one point read per lookup; one
-                  partition query lists a provider's cities.
+                  partition query lists a provider's cities. The hourly forecast of the same
+                  answer rides in the same row (``forecast``: columns, conditions as indexes
+                  into a palette; about 0.5 KB for 24 hours, far under the 64 KB a string
+                  property may hold), so it costs no extra storage call either.
 ``geocache``      PartitionKey = provider, RowKey = the normalized name and country:
                   the provider's geocoding answer (30 days) or miss (1 day).
 """
@@ -11,11 +14,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from shared.adapters.table_codec import from_iso, to_iso
-from shared.domain.weather import CachedObservation, City, Observation
+from shared.domain.weather import CachedObservation, City, ForecastHour, Observation
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -27,14 +30,60 @@ _KEY_UNSAFE = re.compile(r"[/\\#?\x00-\x1f\x7f]")
 
 def _observation_to_json(observation: Observation) -> str:
     data = dict(observation.__dict__)
+    data.pop("forecast", None)  # stored apart, compactly (forecast_to_json)
     data["observed_at"] = to_iso(observation.observed_at)
     return json.dumps(data)
 
 
-def _observation_from_json(text: str) -> Observation:
+def _observation_from_json(text: str, forecast: str | None = None) -> Observation:
     data = json.loads(text)
     data["observed_at"] = from_iso(data["observed_at"])
-    return Observation(**data)
+    return Observation(**data, forecast=forecast_from_json(forecast))
+
+
+def forecast_to_json(forecast: tuple[ForecastHour, ...] | None) -> str | None:
+    """A forecast as columns: ``s`` the first hour (epoch seconds), ``m`` minutes after it,
+    ``t`` temperatures, ``p`` chances of rain, ``w`` wind speeds, ``c`` indexes into the
+    palette ``k`` of conditions."""
+    if forecast is None:
+        return None
+    start = int(forecast[0].time.timestamp()) if forecast else 0
+    palette: list[str] = []
+    for hour in forecast:
+        if hour.conditions not in palette:
+            palette.append(hour.conditions)
+    return json.dumps(
+        {
+            "s": start,
+            "m": [(int(hour.time.timestamp()) - start) // 60 for hour in forecast],
+            "t": [hour.temperature for hour in forecast],
+            "p": [hour.precipitation_probability for hour in forecast],
+            "w": [hour.wind_speed for hour in forecast],
+            "k": palette,
+            "c": [palette.index(hour.conditions) for hour in forecast],
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def forecast_from_json(text: str | None) -> tuple[ForecastHour, ...] | None:
+    if not text:
+        return None
+    data = json.loads(text)
+    start = data["s"]
+    return tuple(
+        ForecastHour(
+            time=datetime.fromtimestamp(start + minutes * 60, UTC),
+            temperature=temperature,
+            precipitation_probability=probability,
+            conditions=data["k"][condition],
+            wind_speed=wind,
+        )
+        for minutes, temperature, probability, wind, condition in zip(
+            data["m"], data["t"], data["p"], data["w"], data["c"], strict=True
+        )
+    )
 
 
 def _city_to_json(city: City) -> str:
@@ -60,7 +109,7 @@ class WeatherCache:
         assert fetched is not None
         return CachedObservation(
             _city_from_json(entity["city"]),
-            _observation_from_json(entity["observation"]),
+            _observation_from_json(entity["observation"], entity.get("forecast")),
             fetched,
         )
 
@@ -69,6 +118,7 @@ class WeatherCache:
             "PartitionKey": f"{provider}|{units}", "RowKey": _safe_key(entry.city.id),
             "city": _city_to_json(entry.city),
             "observation": _observation_to_json(entry.observation),
+            "forecast": forecast_to_json(entry.observation.forecast),
             "fetched_at": to_iso(entry.fetched_at),
         })  # fmt: skip
 
@@ -76,7 +126,7 @@ class WeatherCache:
         return [
             CachedObservation(
                 _city_from_json(e["city"]),
-                _observation_from_json(e["observation"]),
+                _observation_from_json(e["observation"], e.get("forecast")),
                 from_iso(e["fetched_at"]) or datetime.min,
             )
             for e in self._table.query_entities(

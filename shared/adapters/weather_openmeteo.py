@@ -5,6 +5,12 @@ for one location and a JSON list (in request order) for several; we batch up to
 ``max_batch`` cities per request, which is what keeps the refresh timer inside the rate
 limit. ``timezone=GMT`` makes ``current.time`` a UTC wall-clock time.
 
+The hourly forecast comes in the same request (``hourly=`` variables with
+``forecast_hours=24``: "instead of using the current day as a reference, the current hour
+is used", https://open-meteo.com/en/docs), as parallel arrays under ``hourly`` with their
+units under ``hourly_units``, per location in the batched list too; so the forecast costs
+no extra request.
+
 Every answer (success or error) is handed to ``on_response`` before it is interpreted, so
 the archive holds exactly what the provider said even when we could not use it.
 """
@@ -17,7 +23,16 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from shared.adapters.http_client import TIMEOUT, error_field, get_json, malformed
-from shared.domain.weather import City, Observation, RawResponse, Units, describe_wmo
+from shared.domain.errors import UpstreamUnavailable
+from shared.domain.weather import (
+    FORECAST_HOURS,
+    City,
+    ForecastHour,
+    Observation,
+    RawResponse,
+    Units,
+    describe_wmo,
+)
 from shared.logging import get_logger
 
 if TYPE_CHECKING:
@@ -36,6 +51,13 @@ CURRENT_VARIABLES = (
     "cloud_cover",
     "precipitation_probability",
     "weather_code",
+)
+
+HOURLY_VARIABLES = (
+    "temperature_2m",
+    "precipitation_probability",
+    "weather_code",
+    "wind_speed_10m",
 )
 
 # Units Open-Meteo reports in ``current_units`` for what we ask; checked so that a wrong
@@ -57,6 +79,7 @@ class OpenMeteoProvider:
 
     name = "open-meteo"
     max_batch = 50
+    requests_per_batch = 1  # the forecast comes in the same request
 
     def __init__(
         self,
@@ -90,6 +113,8 @@ class OpenMeteoProvider:
             "latitude": ",".join(_coordinate(city.lat) for city in cities),
             "longitude": ",".join(_coordinate(city.lon) for city in cities),
             "current": ",".join(CURRENT_VARIABLES),
+            "hourly": ",".join(HOURLY_VARIABLES),
+            "forecast_hours": str(FORECAST_HOURS),
             "timezone": "GMT",
         }
         if units == "imperial":
@@ -193,7 +218,55 @@ def _observation(location: Any, units: Units) -> Observation:
         conditions=describe_wmo(int(code)),
         observed_at=_observed_at(current.get("time"), location.get("utc_offset_seconds")),
         units=units,
+        forecast=_forecast(location, units),
     )
+
+
+def _forecast(location: dict[str, Any], units: Units) -> tuple[ForecastHour, ...] | None:
+    """The ``hourly`` arrays as forecast hours; None when the answer has none. A forecast
+    that cannot be read is dropped (logged), never the current weather with it."""
+    hourly = location.get("hourly")
+    if hourly is None:
+        return None
+    try:
+        if not isinstance(hourly, dict):
+            raise ValueError("'hourly' is not an object")
+        hourly_units = location.get("hourly_units")
+        if isinstance(hourly_units, dict):
+            for variable, accepted in _EXPECTED_UNITS[units].items():
+                unit = hourly_units.get(variable)
+                if unit is not None and unit not in accepted:
+                    raise ValueError(f"hourly {variable} came in {unit!r}")
+        times = hourly["time"]
+        columns = [hourly[name] for name in HOURLY_VARIABLES]
+        if not isinstance(times, list) or any(
+            not isinstance(column, list) or len(column) != len(times) for column in columns
+        ):
+            raise ValueError("the hourly arrays differ in length")
+        offset = location.get("utc_offset_seconds")
+        hours = []
+        for time, temperature, probability, code, wind in zip(times, *columns, strict=True):
+            if not _is_number(temperature) or not _is_number(code) or not _is_number(wind):
+                continue  # an hour the model has no value for (null) is left out
+            hours.append(
+                ForecastHour(
+                    time=_observed_at(time, offset),
+                    temperature=float(temperature),
+                    precipitation_probability=round(probability)
+                    if _is_number(probability)
+                    else None,
+                    conditions=describe_wmo(int(code)),
+                    wind_speed=float(wind),
+                )
+            )
+        return tuple(hours[:FORECAST_HOURS])
+    except (KeyError, TypeError, ValueError, UpstreamUnavailable) as exc:
+        logger.warning("Open-Meteo hourly forecast unreadable; left out", extra={"error": str(exc)})
+        return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _number(values: dict[str, Any], key: str) -> float:

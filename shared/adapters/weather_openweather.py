@@ -1,5 +1,11 @@
 """OpenWeatherMap: current weather (one city per request) and its direct geocoder.
 
+The forecast comes from the free 5 day / 3 hour forecast (``/data/2.5/forecast``, a
+second request per city: ``requests_per_batch`` = 2, so the refresh claims both from the
+budget). ``cnt=9`` steps of three hours cover the next 24 hours; each step's ``pop`` is a
+probability from 0 to 1 (https://openweathermap.org/forecast5). A forecast that fails (not
+a 429, which stops the refresh like any 429) is left out, never the current weather.
+
 The API key can only travel as the ``appid`` query parameter, so everything that could
 echo a URL is redacted here: the archived ``RawResponse.url``, exception messages (raised
 ``from None`` so that a chained requests error cannot carry the URL either) and our log
@@ -11,12 +17,14 @@ Every answer (success or error) is handed to ``on_response`` before it is interp
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from shared.adapters.http_client import TIMEOUT, error_field, get_json, malformed
-from shared.domain.weather import City, Observation, RawResponse, Units
+from shared.domain.errors import UpstreamRateLimited, UpstreamUnavailable
+from shared.domain.weather import City, ForecastHour, Observation, RawResponse, Units
 from shared.logging import get_logger
 
 if TYPE_CHECKING:
@@ -31,6 +39,7 @@ RATE_LIMIT_RETRY_AFTER = 60
 # A refused key does not fix itself in seconds; callers should not hammer the API.
 KEY_REFUSED_RETRY_AFTER = 300
 GEOCODING_MAX_LIMIT = 5  # the documented maximum of /geo/1.0/direct
+FORECAST_STEPS = 9  # three-hour steps: the first starts within 3 h, so 9 cover 24 h
 
 
 class OpenWeatherProvider:
@@ -38,6 +47,7 @@ class OpenWeatherProvider:
 
     name = "openweather"
     max_batch = 1
+    requests_per_batch = 2  # current weather and the 3-hourly forecast
 
     def __init__(
         self,
@@ -74,8 +84,23 @@ class OpenWeatherProvider:
                 "units": units,
             }
             payload = self._get_json("/data/2.5/weather", params, (city.id,))
-            observations[city.id] = _observation(payload, units)
+            observation = _observation(payload, units)
+            forecast = self._forecast(params, city)
+            observations[city.id] = replace(observation, forecast=forecast)
         return observations
+
+    def _forecast(self, params: dict[str, str], city: City) -> tuple[ForecastHour, ...] | None:
+        try:
+            payload = self._get_json(
+                "/data/2.5/forecast", {**params, "cnt": str(FORECAST_STEPS)}, (city.id,)
+            )
+            return _forecast(payload)
+        except UpstreamRateLimited:
+            raise
+        except UpstreamUnavailable as exc:
+            logger.warning("OpenWeatherMap forecast unavailable; left out",
+                           extra={"city_id": city.id, "error": str(exc)})  # fmt: skip
+            return None
 
     # -- geocoding -------------------------------------------------------------------------
 
@@ -137,6 +162,34 @@ def _observation(payload: Any, units: Units) -> Observation:
         observed_at=datetime.fromtimestamp(dt, UTC),
         units=units,
     )
+
+
+def _forecast(payload: Any) -> tuple[ForecastHour, ...]:
+    if not isinstance(payload, dict) or not isinstance(payload.get("list"), list):
+        raise _malformed("the forecast answer has no 'list'")
+    hours = []
+    for item in payload["list"]:
+        if not isinstance(item, dict):
+            raise _malformed("a forecast step is not an object")
+        main, wind, weather = item.get("main"), item.get("wind"), item.get("weather")
+        if not isinstance(main, dict) or not isinstance(wind, dict):
+            raise _malformed("a forecast step has no 'main' or 'wind'")
+        if not isinstance(weather, list) or not weather or not isinstance(weather[0], dict):
+            raise _malformed("a forecast step has no 'weather'")
+        description = weather[0].get("description")
+        pop = item.get("pop")
+        hours.append(
+            ForecastHour(
+                time=datetime.fromtimestamp(_number(item, "dt"), UTC),
+                temperature=_number(main, "temp"),
+                precipitation_probability=round(float(pop) * 100)
+                if isinstance(pop, int | float) and not isinstance(pop, bool)
+                else None,
+                conditions=description if isinstance(description, str) else "unknown",
+                wind_speed=_number(wind, "speed"),
+            )
+        )
+    return tuple(hours[:FORECAST_STEPS])
 
 
 def _number(values: dict[str, Any], key: str) -> float:

@@ -74,10 +74,18 @@ def fingerprint(observation: Observation) -> str:
     """What subscribers see of an observation, at the precision the app shows it
     (temperatures and wind to 0.1, pressure to 1 hPa, percentages, the conditions).
     Two observations are the same weather when their fingerprints are equal: the
-    provider's measurement time alone moving on is not a change."""
+    provider's measurement time alone moving on is not a change; the forecast is part of
+    what subscribers see."""
     seen = (
         f"{observation.units}|{observation.temperature:.1f}|{observation.feels_like:.1f}|"
         f"{observation.humidity}|{observation.pressure:.0f}|{observation.wind_speed:.1f}|"
         f"{observation.clouds}|{observation.precipitation_probability}|{observation.conditions}"
     )
+    # The card's chart: each forecast hour at the precision a chart can show (whole
+    # degrees and percent); a window that moved on by an hour is a change.
+    for hour in observation.forecast or ():
+        seen += (
+            f"|{int(hour.time.timestamp())}:{hour.temperature:.0f}:"
+            f"{hour.precipitation_probability}:{hour.conditions}"
+        )
     return hashlib.sha256(seen.encode()).hexdigest()[:24]

@@ -43,12 +43,39 @@ class City:
         }
 
 
+FORECAST_HOURS = 24
+"""Hours ahead a forecast covers (API.md: at least the next 24 hours from the current hour)."""
+
+
+@dataclass(frozen=True)
+class ForecastHour:
+    """One step of a forecast: the hour it starts (aware UTC) and what is expected then,
+    in the observation's units. Open-Meteo and the simulation step hourly; OpenWeatherMap's
+    free forecast steps every three hours (its steps are reported as they are)."""
+
+    time: datetime
+    temperature: float
+    precipitation_probability: int | None
+    conditions: str
+    wind_speed: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "time": self.time.isoformat().replace("+00:00", "Z"),
+            "temperature": self.temperature,
+            "precipitation_probability": self.precipitation_probability,
+            "conditions": self.conditions,
+            "wind_speed": self.wind_speed,
+        }
+
+
 @dataclass(frozen=True)
 class Observation:
     """Current conditions at one city, in the units asked for.
 
     ``precipitation_probability`` is None when the provider does not forecast it.
     ``observed_at`` is the provider's measurement time (aware UTC), not the time we asked.
+    ``forecast``: the hours ahead the same answer carried (None when the provider gave none).
     """
 
     temperature: float
@@ -61,9 +88,11 @@ class Observation:
     conditions: str
     observed_at: datetime
     units: Units
+    forecast: tuple[ForecastHour, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The measured fields of the weather body, ``observed_at`` as ISO 8601 with ``Z``."""
+        """The measured fields of the weather body, ``observed_at`` as ISO 8601 with ``Z``
+        (the forecast is rendered apart: ``forecast_dict``)."""
         return {
             "temperature": self.temperature,
             "feels_like": self.feels_like,
@@ -90,6 +119,13 @@ class RawResponse:
     content_type: str
     requested_at: datetime
     city_ids: tuple[str, ...]
+
+
+def forecast_dict(forecast: tuple[ForecastHour, ...] | None) -> dict[str, Any] | None:
+    """The ``forecast`` object of the weather body: ``{"hours": [...]}``, or None."""
+    if forecast is None:
+        return None
+    return {"hours": [hour.to_dict() for hour in forecast]}
 
 
 # WMO weather interpretation codes (WW), the subset Open-Meteo reports.

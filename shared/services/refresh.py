@@ -2,7 +2,8 @@
 
 - The cities come from the subscribed set (one partition query; no user is read).
 - Batches of ``provider.max_batch`` cities, one upstream request each (Open-Meteo: 50
-  coordinates a request; OpenWeatherMap: one city a request).
+  coordinates a request, the hourly forecast in the same request; OpenWeatherMap: one city
+  a request, plus its forecast request: ``provider.requests_per_batch`` claims a batch).
 - Before each request a claim on the shared budget (``RequestBudget``: at most
   ``WEATHER_RATE_LIMIT_PER_MINUTE`` claims in any window, in Table Storage, so across
   instances and overlapping runs). A provider's 429 blocks the budget for its Retry-After,
@@ -11,7 +12,9 @@
   remaining cities go to the ``weather-refresh`` queue in messages of one window's worth,
   each invisible until its window (``refresh_weather_deferred`` takes them from there and
   does the same, deferring again what it cannot do).
-- Each fresh observation goes into the cache /api/weather reads. A city is published
+- Each fresh observation goes into the cache /api/weather reads, and into the
+  observations kept 7 days for the cards' trend (``ObservationLog``; a failure there is
+  logged, never fails the city). A city is published
   (``{"event": "weather.updated", "city_id", "weather"}`` to group ``city.<city_id>``)
   only when what subscribers see changed (shared/domain/subscriptions.fingerprint) since
   the last push; the fingerprint of a push is recorded only once it was sent, so a failed
@@ -36,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from shared import telemetry
 from shared.domain.errors import UpstreamRateLimited, UpstreamUnavailable
 from shared.domain.subscriptions import SubscribedCity, city_group, fingerprint
-from shared.domain.weather import CachedObservation
+from shared.domain.weather import FORECAST_HOURS, CachedObservation
 from shared.logging import get_logger
 from shared.queues import REFRESH_QUEUE as REFRESH_QUEUE  # re-exported
 from shared.services.weather import render
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
         Clock,
         MessageQueue,
         ObservationCache,
+        ObservationLog,
         RealtimePublisher,
         RequestBudget,
         SubscriptionRepository,
@@ -98,6 +102,7 @@ class RefreshService:
         limit_per_window: int,
         window_seconds: float,
         max_run_seconds: float = 240.0,
+        observations: ObservationLog | None = None,
     ) -> None:
         self.provider = provider
         self.subscriptions = subscriptions
@@ -109,7 +114,9 @@ class RefreshService:
         self.limit = limit_per_window
         self.window = window_seconds
         self.max_run_seconds = max_run_seconds
+        self.observations = observations
         self.budget_key = f"weather:{provider.name}"
+        self.requests_per_batch = max(1, provider.requests_per_batch)
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="refresh")
 
     # -- the two doors ------------------------------------------------------------------
@@ -156,11 +163,11 @@ class RefreshService:
             if (self.clock.now() - began).total_seconds() > self.max_run_seconds:
                 self._defer(batches[index:], 0.0, started, summary)
                 return
-            wait = self.budget.claim(self.budget_key)
+            wait = self._claim()
             if wait > 0:
                 self._defer(batches[index:], wait, started, summary)
                 return
-            summary.requests += 1
+            summary.requests += self.requests_per_batch
             try:
                 observations = self.provider.current([c.city for c in batch], UNITS)
             except UpstreamRateLimited as exc:
@@ -195,6 +202,16 @@ class RefreshService:
                 summary.published += outcome.published
                 summary.publish_failures += outcome.publish_failures
 
+    def _claim(self) -> float:
+        """Claim every request a batch costs (OpenWeatherMap: current weather and its
+        forecast); a claim refused half way leaves the earlier one spent, which only ever
+        errs on the safe side of the provider's limit."""
+        for _ in range(self.requests_per_batch):
+            wait = self.budget.claim(self.budget_key)
+            if wait > 0:
+                return wait
+        return 0.0
+
     def _store_and_publish(self, known: SubscribedCity, observation: Any) -> _Outcome:
         city = known.city
         if observation is None:
@@ -208,16 +225,21 @@ class RefreshService:
                         extra={"city_id": city.id})  # fmt: skip
             return _Outcome(failed=1)
         outcome = _Outcome(refreshed=1)
+        if self.observations is not None:
+            first_of_day = known.refreshed_at is None or known.refreshed_at.date() != now.date()
+            try:
+                self.observations.record(city.id, observation, first_of_day=first_of_day)
+            except Exception:  # the trend misses a point; the refresh goes on
+                log.warning("recording an observation failed", exc_info=True,
+                            extra={"city_id": city.id})  # fmt: skip
         published: str | None = None
         seen = fingerprint(observation)
         if seen != known.published:
-            message = {
-                "event": "weather.updated",
-                "city_id": city.id,
-                "weather": render(city, observation, self.provider.name, cached=False, stale=False),
-            }
+            message = weather_updated(
+                city.id, render(city, observation, self.provider.name, cached=False, stale=False)
+            )
             try:
-                self.realtime.send_to_group(city_group(city.id), _jsonable(message))
+                self.realtime.send_to_group(city_group(city.id), message)
                 published = seen
                 outcome.published = 1
             except Exception:  # a push failure never fails the refresh
@@ -239,8 +261,8 @@ class RefreshService:
     ) -> None:
         """The rest to the queue: one message per window's worth of requests, the first
         visible when the budget allows, the next one window later, and so on."""
-        per_message = max(1, min(self.limit * max(1, self.provider.max_batch),
-                                 MAX_IDS_PER_MESSAGE))  # fmt: skip
+        per_window = self.limit // self.requests_per_batch * max(1, self.provider.max_batch)
+        per_message = max(1, min(per_window, MAX_IDS_PER_MESSAGE))
         ids = [known.city.id for batch in batches for known in batch]
         run = started.isoformat()
         for number, start in enumerate(range(0, len(ids), per_message)):
@@ -258,6 +280,33 @@ class RefreshService:
         telemetry.count("refresh.cities_refreshed", summary.refreshed)
         log.info("weather refresh", extra=asdict(summary))
         return summary
+
+
+EVENT_MAX_BYTES = 8 * 1024  # API.md: a weather.updated message is at most 8 KiB
+
+
+def weather_updated(city_id: str, weather: dict[str, Any]) -> dict[str, Any]:
+    """The ``weather.updated`` message: what a card redraws from (the weather body: the
+    numbers, and the forecast hours its chart shows, at most ``FORECAST_HOURS``), never
+    over ``EVENT_MAX_BYTES`` of JSON: should a body still be larger (a provider answering
+    absurdly long strings), the forecast's last hours are dropped, then the forecast."""
+    forecast = weather.get("forecast")
+    if forecast is not None:
+        forecast = {"hours": forecast["hours"][:FORECAST_HOURS]}
+    message = _jsonable({"event": "weather.updated", "city_id": city_id,
+                         "weather": {**weather, "forecast": forecast}})  # fmt: skip
+    hours = (message["weather"].get("forecast") or {}).get("hours")
+    while _size(message) > EVENT_MAX_BYTES and hours:
+        hours.pop()
+    if _size(message) > EVENT_MAX_BYTES:
+        message["weather"]["forecast"] = None
+    return message
+
+
+def _size(message: dict[str, Any]) -> int:
+    # As the Web PubSub SDK serializes a dict (json.dumps defaults: spaces, \u escapes):
+    # the largest of the ways it could travel.
+    return len(json.dumps(message).encode())
 
 
 def _refreshed_since(known: SubscribedCity, moment: datetime) -> bool:

@@ -33,7 +33,7 @@ from shared import telemetry
 from shared.auth import Principal
 from shared.domain.errors import FieldError, NotFound, UpstreamUnavailable, ValidationFailed
 from shared.domain.placenames import normalize
-from shared.domain.weather import CachedObservation, City, Observation, Units
+from shared.domain.weather import CachedObservation, City, Observation, Units, forecast_dict
 from shared.logging import get_logger
 
 if TYPE_CHECKING:
@@ -122,6 +122,7 @@ def render(city: City, observation: Observation, source: str, *, cached: bool,
         "source": source,
         "cached": cached,
         "stale": stale,
+        "forecast": forecast_dict(observation.forecast),
     }
 
 

@@ -864,6 +864,7 @@ class CountingAnalyzer:
 
     name = "counting"
     max_batch = 10
+    requests_per_batch = 1
 
     def __init__(self) -> None:
         from shared.adapters.sentiment_local import LocalSentimentAnalyzer

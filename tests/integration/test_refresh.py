@@ -155,6 +155,16 @@ def test_150_cities_on_open_meteo_cost_three_requests_and_no_429(meteo: World) -
     entry = meteo.cache.get("open-meteo", "metric", berlin_like.id)
     expected = meteo.standin.current_values(berlin_like.lat, berlin_like.lon, "celsius", "ms")
     assert entry.observation.temperature == pytest.approx(expected["temperature_2m"])
+    # The hourly forecast came in those same three requests, for every city.
+    assert all("forecast_hours=24" in target for target in meteo.standin.requests)
+    for place in places:
+        forecast = meteo.cache.get("open-meteo", "metric", place.id).observation.forecast
+        assert forecast is not None and len(forecast) == 24
+    hour = START.replace(minute=0, second=0)
+    assert forecast[0].time == hour
+    last = places[-1]
+    expected_hour = meteo.standin.hourly_values(last.lat, last.lon, hour, "celsius", "ms")
+    assert forecast[0].temperature == expected_hour["temperature_2m"]
 
 
 def test_only_changed_cities_are_published_each_once(meteo: World) -> None:
@@ -224,21 +234,26 @@ def test_a_429_with_retry_after_pauses_the_refresh_for_every_instance(meteo: Wor
     assert min(meteo.standin.request_times[1:]) >= START.timestamp() + 120
 
 
-def test_150_cities_one_a_request_never_exceed_60_in_any_minute(openweather: World) -> None:
+def test_150_cities_two_requests_each_never_exceed_60_in_any_minute(openweather: World) -> None:
+    """OpenWeatherMap: current weather and the forecast are two requests a city, both
+    claimed from the budget: 300 requests, never more than 60 in any minute."""
     places = cities(150)
     openweather.subscribe(places)
     rig = openweather.rig()
     first = rig.service.run()
-    assert first.requests == 60  # one window's worth now
-    assert first.deferred == 90
+    assert first.requests == 60  # one window's worth now: 30 cities, two requests each
+    assert first.deferred == 120
     summaries = [first, *openweather.drain(rig)]
-    assert sum(s.requests for s in summaries) == 150  # each city once, no retries needed
+    assert sum(s.requests for s in summaries) == 300  # each city once, no retries needed
+    assert openweather.standin.count("/data/2.5/weather") == 150
+    assert openweather.standin.count("/data/2.5/forecast") == 150
     assert sum(s.rate_limited for s in summaries) == 0
     assert openweather.standin.rate_limited == 0
     assert openweather.standin.max_in_window(60.0) <= 60
     assert refreshed_ids(openweather) == {p.id for p in places}
+    assert all(entry.observation.forecast for entry in openweather.cache.entries.values())
     took = openweather.clock.now() - START
-    assert timedelta(minutes=2) <= took <= timedelta(minutes=3)  # 150 at 60 per 62 s
+    assert timedelta(minutes=4) <= took <= timedelta(minutes=6)  # 300 at 60 per 62 s
 
 
 def test_two_instances_at_once_stay_under_the_limit_together(
@@ -285,7 +300,7 @@ def test_two_instances_at_once_stay_under_the_limit_together(
         for worker in workers:
             worker.join(60)
         assert len(threads_out) == 2
-        assert sum(s.requests for s in threads_out) == 60  # one budget between them
+        assert sum(s.requests for s in threads_out) == 60  # one budget between them (2 a city)
         world.drain(*rigs)
         assert standin.rate_limited == 0
         assert standin.max_in_window(60.0) <= 60

@@ -8,7 +8,9 @@ weather and the same city the same weather within 15 minutes.
 Test controls, on both: ``.requests`` (path and query of every request, in order),
 ``.count(path_prefix)``, ``.fail_with(status, headers=None, times=None, body=None)`` (the
 next ``times`` requests, or all until ``clear_faults()``, get that status with the
-provider's error body), ``.delay(seconds)`` (every answer waits that long), ``.reset()``.
+provider's error body), ``.fail_path(path_prefix, status, headers=None, times=None)`` (the
+same for requests to one route only, e.g. OpenWeatherMap's forecast), ``.delay(seconds)``
+(every answer waits that long), ``.reset()``.
 ``.limit_rate(limit=60, window=60.0)`` makes the stand-in enforce a provider's rate limit on
 its clock (a FakeClock that the test moves): a request when ``limit`` requests were already
 answered in the last ``window`` seconds gets 429 with ``Retry-After`` (whole seconds until
@@ -36,16 +38,24 @@ Zocca       IT    3163858    a village of 1 773 people: NOT in the city index (u
 
 Open-Meteo (``base_url`` and ``geocoding_url`` are both ``url + "/v1"``):
 ``GET /v1/forecast`` (``latitude``/``longitude`` comma-separated lists, ``current``,
-``temperature_unit``, ``wind_speed_unit``, ``timezone`` GMT only) answers one object for
-one location and a list for several; errors are ``{"error": true, "reason": ...}``.
+``hourly``, ``forecast_hours`` or ``forecast_days``, ``temperature_unit``,
+``wind_speed_unit``, ``timezone`` GMT only) answers one object for one location and a list
+for several; errors are ``{"error": true, "reason": ...}``. ``hourly`` answers as the API
+documents (https://open-meteo.com/en/docs): ``hourly_units`` and ``hourly`` with a
+``time`` array and one array per variable, per location (batched list included);
+``forecast_hours=N`` starts at the current hour, ``forecast_days=N`` (default 7) at 00:00
+today. ``hourly_values(lat, lon, hour, ...)`` says what it answers for one hour.
 ``GET /v1/search`` (``name``, ``count``, ``countryCode``) answers ``{"results": [...],
 "generationtime_ms"}`` with no ``results`` key when nothing matches; names of three or
 more characters also match as prefixes, as the real geocoder's fuzzy search would.
 
 OpenWeatherMap (``base_url`` is ``url``): every route checks ``appid`` first (401 with the
 documented body when missing or not ``api_key``). ``GET /data/2.5/weather`` (``lat``,
-``lon``, ``units`` standard|metric|imperial); ``GET /geo/1.0/direct`` (``q=name[,cc]``,
-``limit`` up to 5).
+``lon``, ``units`` standard|metric|imperial); ``GET /data/2.5/forecast`` (the free 5 day /
+3 hour forecast, https://openweathermap.org/forecast5: ``lat``, ``lon``, ``units``, ``cnt``;
+``{"cod": "200", "message": 0, "cnt", "list": [{"dt", "main", "weather", "clouds", "wind",
+"visibility", "pop", "sys": {"pod"}, "dt_txt"}, ...], "city"}``, steps on the 3-hour UTC
+grid from the next one); ``GET /geo/1.0/direct`` (``q=name[,cc]``, ``limit`` up to 5).
 """
 
 from __future__ import annotations
@@ -58,7 +68,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -208,6 +218,7 @@ class _StandIn:
         self._lock = threading.Lock()
         self._requests: list[str] = []
         self._fault: _Fault | None = None
+        self._path_faults: dict[str, _Fault] = {}
         self._delay = 0.0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -281,9 +292,24 @@ class _StandIn:
                 status, dict(headers or {}), body or self._error_body(status), times
             )
 
+    def fail_path(
+        self,
+        path_prefix: str,
+        status: int,
+        headers: dict[str, str] | None = None,
+        times: int | None = None,
+    ) -> None:
+        """Answer the next ``times`` requests to ``path_prefix`` (all, when None) with
+        ``status`` and the provider's error body; other routes answer as usual."""
+        with self._lock:
+            self._path_faults[path_prefix] = _Fault(
+                status, dict(headers or {}), self._error_body(status), times
+            )
+
     def clear_faults(self) -> None:
         with self._lock:
             self._fault = None
+            self._path_faults.clear()
 
     def delay(self, seconds: float) -> None:
         with self._lock:
@@ -293,6 +319,7 @@ class _StandIn:
         with self._lock:
             self._requests.clear()
             self._fault = None
+            self._path_faults.clear()
             self._delay = 0.0
             self._answered.clear()
             self._times.clear()
@@ -368,6 +395,16 @@ class _StandIn:
                 fault.times_left -= 1
                 if fault.times_left <= 0:
                     self._fault = None
+            if fault is None:
+                path = urlsplit(target).path
+                for prefix, path_fault in list(self._path_faults.items()):
+                    if path.startswith(prefix):
+                        fault = path_fault
+                        if path_fault.times_left is not None:
+                            path_fault.times_left -= 1
+                            if path_fault.times_left <= 0:
+                                del self._path_faults[prefix]
+                        break
         if delay:
             time.sleep(delay)
         if fault is not None:
@@ -445,6 +482,30 @@ class OpenMeteoStandIn(_StandIn):
             "weather_code": weather["weather_code"],
         }
 
+    def hourly_values(
+        self,
+        lat: float,
+        lon: float,
+        hour: datetime,
+        temperature_unit: str = "celsius",
+        wind_speed_unit: str = "kmh",
+    ) -> dict[str, Any]:
+        """The ``hourly`` values answered for a coordinate at one hour, in those units (the
+        weather of that hour's first 15-minute slot: the same whenever it is asked)."""
+        weather = weather_at(lat, lon, hour)
+        convert = _fahrenheit if temperature_unit == "fahrenheit" else (lambda c: c)
+        wind = _WIND_UNITS[wind_speed_unit][1]
+        return {
+            "temperature_2m": round(convert(weather["temperature"]), 1),
+            "apparent_temperature": round(convert(weather["feels_like"]), 1),
+            "relative_humidity_2m": weather["humidity"],
+            "surface_pressure": round(weather["pressure"], 1),
+            "wind_speed_10m": round(wind(weather["wind_ms"]), 1),
+            "cloud_cover": weather["clouds"],
+            "precipitation_probability": weather["precipitation_probability"],
+            "weather_code": weather["weather_code"],
+        }
+
     def _error_body(self, status: int) -> bytes:
         reasons = {
             429: "Minutely API request limit exceeded. Please try again in one minute.",
@@ -480,6 +541,22 @@ class OpenMeteoStandIn(_StandIn):
         if unknown:
             reason = f"Cannot initialize ForecastVariable from invalid String value {unknown[0]}."
             return _json(400, {"error": True, "reason": reason})
+        hourly = [v for v in query.get("hourly", "").split(",") if v]
+        unknown = [v for v in hourly if v not in _OPEN_METEO_UNITS]
+        if unknown:
+            reason = f"Cannot initialize ForecastVariable from invalid String value {unknown[0]}."
+            return _json(400, {"error": True, "reason": reason})
+        try:
+            forecast_hours = int(query["forecast_hours"]) if "forecast_hours" in query else None
+            forecast_days = int(query.get("forecast_days", "7"))
+        except ValueError:
+            return _json(
+                400, {"error": True, "reason": "Cannot initialize Int from invalid String value"}
+            )
+        if not 0 <= forecast_days <= 16 or (forecast_hours is not None and forecast_hours < 0):
+            return _json(
+                400, {"error": True, "reason": "Forecast days is invalid. Allowed range 0 to 16."}
+            )
         temperature_unit = query.get("temperature_unit", "celsius")
         wind_speed_unit = query.get("wind_speed_unit", "kmh")
         if temperature_unit not in ("celsius", "fahrenheit") or wind_speed_unit not in _WIND_UNITS:
@@ -512,6 +589,21 @@ class OpenMeteoStandIn(_StandIn):
             }
             if not variables:
                 del location["current_units"], location["current"]
+            if hourly:
+                hour = now.replace(minute=0, second=0, microsecond=0)
+                if forecast_hours is not None:
+                    steps = [hour + timedelta(hours=i) for i in range(forecast_hours)]
+                else:
+                    midnight = hour.replace(hour=0)
+                    steps = [midnight + timedelta(hours=i) for i in range(24 * forecast_days)]
+                rows = [
+                    self.hourly_values(lat, lon, step, temperature_unit, wind_speed_unit)
+                    for step in steps
+                ]
+                location["hourly_units"] = {"time": "iso8601"} | {v: units[v] for v in hourly}
+                location["hourly"] = {"time": [step.strftime("%Y-%m-%dT%H:%M") for step in steps]}
+                for variable in hourly:
+                    location["hourly"][variable] = [row[variable] for row in rows]
             if self.number_locations and index:
                 location["location_id"] = index
             locations.append(location)
@@ -644,6 +736,75 @@ class OpenWeatherStandIn(_StandIn):
         body["cod"] = 200
         return body
 
+    def forecast_values(
+        self, lat: float, lon: float, units: str = "standard", cnt: int = 40
+    ) -> dict[str, Any]:
+        """The 5 day / 3 hour forecast body answered now for a coordinate: ``cnt`` steps
+        on the 3-hour UTC grid, starting at the next one."""
+        now = self.clock.now().astimezone(UTC)
+        first = now.replace(minute=0, second=0, microsecond=0)
+        first += timedelta(hours=3 - first.hour % 3)
+        if units == "metric":
+            temp: Callable[[float], float] = lambda c: c  # noqa: E731
+            speed: Callable[[float], float] = lambda ms: ms  # noqa: E731
+        elif units == "imperial":
+            temp, speed = _fahrenheit, lambda ms: ms / 0.44704
+        else:
+            temp, speed = (lambda c: c + 273.15), (lambda ms: ms)
+        place = nearest_place(lat, lon)
+        steps = []
+        for index in range(max(1, min(cnt, 40))):
+            moment = first + timedelta(hours=3 * index)
+            weather = weather_at(lat, lon, moment)
+            condition_id, main, description, icon = _OW_CONDITIONS[int(weather["weather_code"])]
+            day = 6 <= (moment.hour + lon / 15) % 24 < 18
+            t = weather["temperature"]
+            pressure = round(weather["pressure"])
+            step: dict[str, Any] = {
+                "dt": int(moment.timestamp()),
+                "main": {
+                    "temp": round(temp(t), 2),
+                    "feels_like": round(temp(weather["feels_like"]), 2),
+                    "temp_min": round(temp(t - 0.4), 2),
+                    "temp_max": round(temp(t + 0.4), 2),
+                    "pressure": pressure,
+                    "sea_level": pressure,
+                    "grnd_level": round(pressure - (place.elevation if place else 0) / 8.3),
+                    "humidity": weather["humidity"],
+                    "temp_kf": 0,
+                },
+                "weather": [{"id": condition_id, "main": main, "description": description,
+                             "icon": f"{icon}{'d' if day else 'n'}"}],
+                "clouds": {"all": weather["clouds"]},
+                "wind": {"speed": round(speed(weather["wind_ms"]), 2),
+                         "deg": int(_draws(f"{lat},{lon}", 1)[0] * 360),
+                         "gust": round(speed(weather["wind_ms"] * 1.6), 2)},
+                "visibility": 10000,
+                "pop": round(weather["precipitation_probability"] / 100, 2),
+                "sys": {"pod": "d" if day else "n"},
+                "dt_txt": moment.strftime("%Y-%m-%d %H:%M:%S"),
+            }  # fmt: skip
+            if main == "Rain":
+                step["rain"] = {"3h": 0.8}
+            steps.append(step)
+        offset = now.astimezone(ZoneInfo(place.timezone)).utcoffset() if place else None
+        return {
+            "cod": "200",
+            "message": 0,
+            "cnt": len(steps),
+            "list": steps,
+            "city": {
+                "id": place.id if place else 0,
+                "name": place.name if place else "",
+                "coord": {"lat": round(lat, 4), "lon": round(lon, 4)},
+                "country": place.country_code if place else "",
+                "population": place.population if place else 0,
+                "timezone": int(offset.total_seconds()) if offset else 0,
+                "sunrise": int(now.replace(hour=6, minute=0, second=0, microsecond=0).timestamp()),
+                "sunset": int(now.replace(hour=18, minute=0, second=0, microsecond=0).timestamp()),
+            },
+        }
+
     def _error_body(self, status: int) -> bytes:
         if status == 401:
             return json.dumps(self._unauthorized).encode()
@@ -660,6 +821,8 @@ class OpenWeatherStandIn(_StandIn):
             return _json(401, self._unauthorized)
         if path == "/data/2.5/weather":
             return self._weather(query)
+        if path == "/data/2.5/forecast":
+            return self._forecast(query)
         if path == "/geo/1.0/direct":
             return self._direct(query)
         return _json(404, {"cod": "404", "message": "Internal error"})
@@ -679,6 +842,23 @@ class OpenWeatherStandIn(_StandIn):
         if units not in ("standard", "metric", "imperial"):
             units = "standard"  # the real API ignores unknown units
         return _json(200, self.current_values(lat, lon, units))
+
+    def _forecast(self, query: dict[str, str]) -> Answer:
+        if "lat" not in query or "lon" not in query:
+            return _json(400, {"cod": "400", "message": "Nothing to geocode"})
+        try:
+            lat, lon = float(query["lat"]), float(query["lon"])
+            cnt = int(query.get("cnt", "40"))
+        except ValueError:
+            return _json(400, {"cod": "400", "message": "wrong latitude"})
+        if not -90 <= lat <= 90:
+            return _json(400, {"cod": "400", "message": "wrong latitude"})
+        if not -180 <= lon <= 180:
+            return _json(400, {"cod": "400", "message": "wrong longitude"})
+        units = query.get("units", "standard")
+        if units not in ("standard", "metric", "imperial"):
+            units = "standard"
+        return _json(200, self.forecast_values(lat, lon, units, cnt))
 
     def _direct(self, query: dict[str, str]) -> Answer:
         parts = [part.strip() for part in query.get("q", "").split(",")]

@@ -68,6 +68,8 @@ ROUTES: list[tuple[str, str, str | None]] = [
     ("POST", "/api/subscriptions", "subscribe"),
     ("DELETE", "/api/subscriptions/2950159", "unsubscribe"),
     ("DELETE", "/api/subscriptions/ow:-33.8688,151.2093", "unsubscribe"),
+    ("GET", "/api/cities/2950159/observations", "list_city_observations"),
+    ("GET", "/api/cities/ow:-33.8688,151.2093/observations", "list_city_observations"),
     ("POST", "/api/realtime/negotiate", "negotiate"),
     ("GET", "/api/realtime/negotiate", None),
     # Jobs
@@ -94,6 +96,9 @@ ROUTES: list[tuple[str, str, str | None]] = [
     ("GET", "/api/subscriptions/2950159", None),
     ("DELETE", "/api/subscriptions/Berlin", None),
     ("DELETE", "/api/subscriptions/ow:48.85,2.35", None),
+    ("GET", "/api/cities/Berlin/observations", None),
+    ("GET", "/api/cities/2950159", None),
+    ("POST", "/api/cities/2950159/observations", None),
     ("POST", "/api/app", None),
     ("DELETE", "/api/app/app.js", None),
     ("GET", "/api/apps", None),  # the catch-all takes only what is under app/

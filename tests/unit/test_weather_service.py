@@ -41,6 +41,7 @@ class MemoryTable:
 class CountingProvider:
     name = "fake"
     max_batch = 10
+    requests_per_batch = 1
 
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock

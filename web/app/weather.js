@@ -1,6 +1,7 @@
 // Weather: one card per followed city, follow (with suggestions on a miss), unfollow, quota.
 import { api, ApiError } from "./api.js";
 import { $, announce, busy, clearErrors, el, fieldError, formatTime, showProblem } from "./ui.js";
+import { trendChart } from "./chart.js";
 
 const state = { items: new Map(), plan: null, limit: null, used: 0 };
 
@@ -24,6 +25,7 @@ function readings(weather) {
     ["Feels like", `${number(weather.feels_like, 1)} ${u.temp}`, "feels_like"],
     ["Humidity", `${number(weather.humidity)} %`, "humidity"],
     ["Wind", `${number(weather.wind_speed, 1)} ${u.wind}`, "wind_speed"],
+    ["Pressure", `${number(weather.pressure)} hPa`, "pressure"],
     ["Clouds", `${number(weather.clouds)} %`, "clouds"],
     ["Chance of rain", rain === null || rain === undefined ? "—" : `${number(rain)} %`, "precipitation_probability"],
     ["Conditions", weather.conditions || "—", "conditions"],
@@ -40,11 +42,16 @@ function card(item) {
       el("dt", { text: label }),
       el("dd", { text: value, dataset: key ? { field: key } : {} }),
     ]));
+  // The card's own reading is the newest observation of its trend.
+  const observed = item.weather ? observe(item.observed, item.weather) : item.observed || [];
+  const chart = trendChart(id, name, observed, item.weather?.forecast, units(item.weather).temp);
+  if (item.recorded) chart.dataset.recorded = "true"; // the observations route has answered
   const stale = item.weather?.stale ? el("p", { class: "stale", text: "Provider unavailable: showing the last known values." }) : null;
   return el("li", { class: "card", dataset: { cityId: id }, "aria-labelledby": titleId },
     el("article", {},
       el("h3", { id: titleId, text: name }),
       list,
+      chart,
       stale,
       el("button", {
         type: "button",
@@ -93,6 +100,42 @@ function put(item) {
   state.items.set(cityId(item.city), { ...item, version: ++version });
 }
 
+// The last 24 hours the refreshes recorded for a city (pages oldest first), onto its card.
+async function loadObservations(id) {
+  const observed = [];
+  let cursor = null;
+  do {
+    const query = `hours=24${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
+    const page = await api("GET", `cities/${encodeURIComponent(id)}/observations?${query}`);
+    observed.push(...(page.items || []));
+    cursor = page.next_cursor;
+  } while (cursor && observed.length < 2000);
+  const item = state.items.get(id);
+  if (!item) return;
+  put({ ...item, observed, recorded: true });
+  render();
+}
+
+function loadAllObservations() {
+  // Each card draws its trend when its own answer arrives; a failure leaves it without.
+  for (const id of state.items.keys()) loadObservations(id).catch(() => {});
+}
+
+// A refresh's weather is an observation too: the card's trend gains the point at once.
+function observe(observed, weather) {
+  const point = {
+    time: weather.observed_at,
+    temperature: weather.temperature,
+    feels_like: weather.feels_like,
+    humidity: weather.humidity,
+    precipitation_probability: weather.precipitation_probability,
+    conditions: weather.conditions,
+  };
+  const since = Date.now() - 24 * 3600 * 1000;
+  const kept = (observed || []).filter((o) => o.time !== point.time && Date.parse(o.time) >= since);
+  return [...kept, point].sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+}
+
 export async function loadSubscriptions() {
   const body = await api("GET", "subscriptions");
   state.items.clear();
@@ -101,6 +144,7 @@ export async function loadSubscriptions() {
   state.limit = body.limit;
   state.used = body.used ?? state.items.size;
   render();
+  loadAllObservations();
 }
 
 export function clearWeather() {
@@ -114,7 +158,9 @@ export function weatherUpdated(message) {
   const id = String(message.city_id);
   const item = state.items.get(id);
   if (!item || !message.weather) return;
-  put({ ...item, weather: message.weather });
+  // The reading the card showed until now stays in its trend, beside the new one.
+  const observed = item.weather ? observe(item.observed, item.weather) : item.observed;
+  put({ ...item, weather: message.weather, observed: observe(observed, message.weather) });
   render();
   announce(`${cityName(item.city)}: ${number(message.weather.temperature, 1)} ${units(message.weather).temp}, ${message.weather.conditions || "updated"}.`);
 }
@@ -174,6 +220,7 @@ export function setupWeather() {
       put(item);
       state.used += 1;
       render();
+      loadObservations(cityId(item.city)).catch(() => {});
       form.reset();
       announce(`You now follow ${cityName(item.city)}.`);
       form.elements.city.focus();
