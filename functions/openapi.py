@@ -15,7 +15,7 @@ from typing import Any
 import azure.functions as func
 
 from functions.areas import build_app
-from shared import http, static
+from shared import http, static, warmup
 
 bp = func.Blueprint()
 
@@ -51,6 +51,9 @@ def _openapi_document() -> bytes:
         background_functions=background_functions_of(app),
     )
     return json.dumps(document, indent=1).encode("utf-8")
+
+
+warmup.register("openapi document", openapi_document_bytes)
 
 
 @bp.route(route="openapi.json", methods=["GET"])

@@ -1,5 +1,5 @@
 // Weather & Jobs on Azure Functions (Flex Consumption), provisioned by `azd up`
-// (docs/ops.md). Subscription scope: creates the resource group rg-<environment>, then one
+// (docs/deployment.md). Subscription scope: creates the resource group rg-<environment>, then one
 // module per concern in it. No secret is written here or in main.parameters.json: secrets
 // arrive as secure parameters (from the azd environment) and end up in Key Vault only; the
 // app reads them through Key Vault references resolved with its user-assigned identity.
@@ -20,7 +20,7 @@ param environmentName string
   'dev'
   'prod'
 ])
-@description('Kind of environment (AZURE_ENV_TYPE). Sets the defaults of the cost and resilience knobs below: dev is the cheapest (scale to zero, LRS, Free Web PubSub, 30-day logs, no alerts); prod has 2 always-ready HTTP instances, ZRS storage, Standard Web PubSub, 90-day logs, purge protection and alerts. Zone redundancy of the plan is a choice of its own (zoneRedundant), off by default: it bills 16 always-ready instances. Each knob can still be set on its own. docs/ops.md "Environments".')
+@description('Kind of environment (AZURE_ENV_TYPE). Sets the defaults of the cost and resilience knobs below: dev is the cheapest (scale to zero, LRS, Free Web PubSub, 30-day logs, no alerts); prod has 2 always-ready HTTP instances, ZRS storage, Standard Web PubSub, 90-day logs, purge protection and alerts. Zone redundancy of the plan is a choice of its own (zoneRedundant), off by default: it bills 20 always-ready instances. Each knob can still be set on its own. docs/deployment.md "Environments".')
 param environmentType string = 'dev'
 
 @minLength(1)
@@ -64,7 +64,7 @@ param openWeatherApiKey string = ''
 param smtpPassword string = ''
 
 @secure()
-@description('Client secrets of the social sign-in providers, {"<name>": "<secret>"} (azd env OAUTH_CLIENT_SECRETS, JSON). Each becomes the Key Vault secret oauth-<name>-client-secret. A provider of oauthProviders missing here still gets its Key Vault reference: set the secret out of band (docs/ops.md).')
+@description('Client secrets of the social sign-in providers, {"<name>": "<secret>"} (azd env OAUTH_CLIENT_SECRETS, JSON). Each becomes the Key Vault secret oauth-<name>-client-secret. A provider of oauthProviders missing here still gets its Key Vault reference: set the secret out of band (docs/deployment.md).')
 param oauthClientSecrets object = {}
 
 // ---------------------------------------------------------------------------------------
@@ -149,7 +149,7 @@ param jobTimeoutSeconds int = 120
 // in a subscription may require the subscription owner to accept Microsoft's Responsible AI
 // terms once (portal: create one Language resource by hand and tick the notice). Until that
 // is done, creating the account fails with an error naming the terms; nothing else here
-// needs it. That is why Language is off by default. docs/ops.md "Azure AI Language".
+// needs it. That is why Language is off by default. docs/deployment.md "Azure AI Language and the Responsible AI terms".
 @description('Create Azure AI Language and score bid comments with it (SENTIMENT_PROVIDER=azure, TEXT_ANALYTICS_ENDPOINT); false keeps the offline model (local). The subscription must have accepted the Responsible AI terms for Azure AI services (see the comment above).')
 param enableAzureLanguage bool = false
 
@@ -194,11 +194,11 @@ param alwaysReadyHttpInstances int = environmentType == 'prod' ? 2 : 0
 // ready (learn.microsoft.com/azure/reliability/reliability-functions, Flex Consumption,
 // "Availability zone support"). Scale groups (per-function scaling): all HTTP functions
 // are one group (http); every queue and timer function is a group of its own
-// (function:<name>). This app has 1 + 4 queue + 3 timer = 8 groups, so a zone-redundant
+// (function:<name>). This app has 1 + 4 queue + 5 timer = 10 groups, so a zone-redundant
 // plan bills at least 16 always-ready instances of instanceMemoryMB around the clock,
 // against 2 (the http group) without it. tests/unit/test_flex_always_ready.py recounts the
 // groups from the app and checks the figure below.
-@description('Zone redundancy of the Flex Consumption plan (and ZRS storage). Costly: the platform then keeps at least 2 always-ready instances per scale group (http + each of the 7 queue and timer functions = 8 groups), so at least 16 always-ready instances are billed continuously instead of alwaysReadyHttpInstances (2 in prod). Only in regions with availability zones; fixed when the plan is created. Default: false in dev and prod (ZONE_REDUNDANT=true to choose it).')
+@description('Zone redundancy of the Flex Consumption plan (and ZRS storage). Costly: the platform then keeps at least 2 always-ready instances per scale group (http + each of the 9 queue and timer functions = 10 groups), so at least 20 always-ready instances are billed continuously instead of alwaysReadyHttpInstances (2 in prod). Only in regions with availability zones; fixed when the plan is created. Default: false in dev and prod (ZONE_REDUNDANT=true to choose it).')
 param zoneRedundant bool = false
 
 @allowed([

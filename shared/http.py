@@ -153,6 +153,14 @@ def lazy_models(module_name: str) -> Any:
 ENDPOINT_DOCS: dict[str, EndpointDoc] = {}
 
 
+def _resolve_every_model() -> None:
+    for doc in ENDPOINT_DOCS.values():
+        doc.resolved()  # imports functions.models.<area>, pydantic and shared.models
+
+
+warmup.register("models", _resolve_every_model, before="services")
+
+
 # -- the decorator -------------------------------------------------------------------
 
 

@@ -54,13 +54,6 @@ def _token_library() -> None:
     import jwt  # noqa: F401 - PyJWT and cryptography: every signed-in request's first need
 
 
-def _models() -> None:
-    from shared.http import ENDPOINT_DOCS
-
-    for doc in ENDPOINT_DOCS.values():
-        doc.resolved()  # imports functions.models.<area>, pydantic and shared.models
-
-
 def _services() -> None:
     _import(
         "shared.services.accounts", "shared.services.jobs", "shared.services.subscriptions",
@@ -80,21 +73,24 @@ def _realtime_sdk() -> None:
         _import("azure.messaging.webpubsubservice", "shared.adapters.realtime_webpubsub")
 
 
-def _openapi() -> None:
-    ops = importlib.import_module("functions.openapi")
-    ops.openapi_document_bytes()
-
-
-# Most used first: weather and sign-in, then the models and services of every route, then
-# the OpenAPI document (the largest, the least asked for).
-STEPS: tuple[tuple[str, Callable[[], None]], ...] = (
+# Most used first: weather and sign-in, then the models and services of every route; the
+# modules that own a step add it with ``register``, so that this module imports none of them
+# (shared/http.py: the models of every route, before the services; functions/openapi.py:
+# the OpenAPI document, the largest, the least asked for, last).
+STEPS: list[tuple[str, Callable[[], object]]] = [
     ("weather", _weather),
     ("token library", _token_library),
-    ("models", _models),
     ("services", _services),
     ("realtime sdk", _realtime_sdk),
-    ("openapi document", _openapi),
-)
+]
+
+
+def register(name: str, step: Callable[[], object], before: str | None = None) -> None:
+    """Add a step after the others, or before the step named ``before``; once per name (a
+    module imported twice adds it once)."""
+    names = [existing for existing, _ in STEPS]
+    if name not in names:
+        STEPS.insert(names.index(before) if before in names else len(STEPS), (name, step))
 
 
 def run() -> dict[str, float]:

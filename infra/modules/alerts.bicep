@@ -56,7 +56,7 @@ resource poisonQueueAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = 
   kind: 'LogAlert'
   properties: {
     displayName: 'weather-jobs: messages moved to a poison queue'
-    description: 'A queue message failed maxDequeueCount (5) times and was moved to <queue>-poison. Runbook: docs/ops.md "Poison queues".'
+    description: 'A queue message failed maxDequeueCount (5) times and was moved to <queue>-poison. Runbook: docs/runbooks.md "Poison queues".'
     severity: 2
     enabled: true
     scopes: [
@@ -103,7 +103,7 @@ resource http5xxAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   kind: 'LogAlert'
   properties: {
     displayName: 'weather-jobs: HTTP 5xx rate'
-    description: 'More than ${http5xxPercentThreshold}% of HTTP requests answered 5xx in 15 minutes (at least ${http5xxMinimumRequests} requests). The API never answers 500 by design: look at exceptions (docs/ops.md "Observability").'
+    description: 'More than ${http5xxPercentThreshold}% of HTTP requests answered 5xx in 15 minutes (at least ${http5xxMinimumRequests} requests). The API never answers 500 by design: look at exceptions (docs/operations.md).'
     severity: 1
     enabled: true
     scopes: [

@@ -11,11 +11,11 @@
 // Microsoft.Communication/CommunicationServices/Write and
 // Microsoft.Communication/EmailServices/write. The built-in role is used, scoped to this one
 // ACS resource: creating a custom role needs roleDefinitions/write, which the "Contributor +
-// Role Based Access Control Administrator" deployer of docs/ops.md does not have.
+// Role Based Access Control Administrator" deployer of docs/deployment.md does not have.
 //
 // An Azure-managed domain has low sending limits (a few per minute and hour, meant for
 // trials) and a fixed sender DoNotReply@<guid>.azurecomm.net; production should connect a
-// custom, DNS-verified domain (docs/ops.md "E-mail").
+// custom, DNS-verified domain (docs/deployment.md "E-mail: Azure Communication Services").
 metadata description = 'Communication Services + Email Communication Service with an Azure-managed domain, linked; the app identity may send.'
 
 @minLength(1)

@@ -50,7 +50,7 @@ param hasSmtpPassword bool = false
 param oauthProviderNames array = []
 
 @secure()
-@description('Client secrets of those providers, {"<name>": "<secret>"}. A provider missing here still gets its reference: set its secret out of band (az keyvault secret set, docs/ops.md), never in a template.')
+@description('Client secrets of those providers, {"<name>": "<secret>"}. A provider missing here still gets its reference: set its secret out of band (az keyvault secret set, docs/deployment.md), never in a template.')
 param oauthClientSecrets object = {}
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {

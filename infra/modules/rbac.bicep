@@ -114,7 +114,7 @@ resource appSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 }
 
 // The deploying principal may write secrets set out of band (the OAuth client secrets of
-// docs/ops.md, `az keyvault secret set`); the vault is in RBAC mode, so being Owner of the
+// docs/deployment.md, `az keyvault secret set`); the vault is in RBAC mode, so being Owner of the
 // subscription does not by itself allow reading or writing secrets.
 resource userSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(userPrincipalId)) {
   name: guid(vault.id, userPrincipalId, roleIds.keyVaultSecretsOfficer)

@@ -93,7 +93,7 @@ def test_item9_the_bounds_themselves_are_accepted_and_survive_the_table_entity(
 
 def test_item9_the_openapi_schema_states_the_bounds() -> None:
     import function_app  # noqa: F401 - registers every blueprint
-    from functions.ops import _openapi_document
+    from functions.openapi import _openapi_document
 
     schemas = json.loads(_openapi_document())["components"]["schemas"]
     bid = schemas["BidIn"]

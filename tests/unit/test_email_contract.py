@@ -32,7 +32,7 @@ PASSWORD = "correct horse battery"
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
     import function_app  # noqa: F401 - registers every blueprint
-    from functions.ops import _openapi_document
+    from functions.openapi import _openapi_document
 
     return dict(json.loads(_openapi_document()))
 
