@@ -4,7 +4,7 @@ The data is GeoNames "cities15000" (places of more than 15 000 people, and capit
 CC BY 4.0): ``devtools/build_city_index.py`` writes the rows to ``data/cities15000.json.gz``
 (tracked), and ``shared/adapters/city_index_build.py`` turns them into the SQLite database
 read here, ``data/cities.sqlite3`` (a build output: ``make``, azd's ``prepackage`` hook and
-the Dockerfile build it; docs/pending/issue-21.md). Resolving locally keeps a lookup to one
+the Dockerfile build it; docs/architecture.md). Resolving locally keeps a lookup to one
 provider request, makes "Paris" mean the same city whatever the provider, gives stable ids
 for cache keys and subscriptions, and lets us suggest names for typos.
 

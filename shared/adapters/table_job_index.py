@@ -24,7 +24,7 @@ filters on the ``status``/``kind`` columns of the same range: every GET /jobs is
 query that stops at ``limit + 1`` matching rows. Filters are not materialised: a row per
 filter value and order (the previous design: 16 rows per job, each rewritten on every
 transition) made a job's life cost 73 entities. The price is that a filter scans past the
-rows it does not match (see docs/pending/issue-17.md for the figures). ``time`` is
+rows it does not match (see docs/jobs.md and docs/benchmarks.md for the figures). ``time`` is
 milliseconds, 15 digits, inverted (10^15-1-ms) for descending orders; ``id`` is the id's 29
 time-and-random characters (inverted digit by digit for descending orders). The cursor is
 the last RowKey returned (base64), checked to belong to that order.
