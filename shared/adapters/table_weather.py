@@ -114,13 +114,17 @@ class WeatherCache:
         )
 
     def put(self, provider: str, units: str, entry: CachedObservation) -> None:
+        from azure.data.tables import UpdateMode
+
+        # REPLACE, not the SDK's default MERGE: the SDK leaves out a property whose value is
+        # None, so a merge would keep the previous answer's forecast under an answer without.
         self._table.upsert_entity({
             "PartitionKey": f"{provider}|{units}", "RowKey": _safe_key(entry.city.id),
             "city": _city_to_json(entry.city),
             "observation": _observation_to_json(entry.observation),
             "forecast": forecast_to_json(entry.observation.forecast),
             "fetched_at": to_iso(entry.fetched_at),
-        })  # fmt: skip
+        }, mode=UpdateMode.REPLACE)  # fmt: skip
 
     def cities(self, provider: str, units: str) -> list[CachedObservation]:
         return [
@@ -159,8 +163,11 @@ class GeocodeCache:
         return True, _city_from_json(city) if city else None
 
     def put(self, provider: str, key: str, city: City | None, now: datetime) -> None:
+        from azure.data.tables import UpdateMode
+
+        # REPLACE: a miss (city None, left out by the SDK) must not keep an earlier hit's city.
         self._table.upsert_entity({
             "PartitionKey": provider, "RowKey": _safe_key(key),
             "city": _city_to_json(city) if city else None,
             "expires_at": to_iso(now + (GEOCODE_TTL if city else GEOCODE_MISS_TTL)),
-        })  # fmt: skip
+        }, mode=UpdateMode.REPLACE)  # fmt: skip

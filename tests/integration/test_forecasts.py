@@ -19,7 +19,7 @@ import requests
 
 from shared.adapters.clock import FakeClock
 from shared.adapters.http_client import build_session
-from shared.adapters.table_weather import WeatherCache, forecast_to_json
+from shared.adapters.table_weather import GeocodeCache, WeatherCache, forecast_to_json
 from shared.adapters.weather_openmeteo import OpenMeteoProvider
 from shared.adapters.weather_openweather import OpenWeatherProvider
 from shared.adapters.weather_simulated import SimulatedProvider
@@ -251,6 +251,20 @@ def test_forecast_round_trips_through_the_table_cache_compactly(
     from dataclasses import replace
 
     bare = replace(no_forecast, observation=replace(no_forecast.observation, forecast=None))
-    cache.put("open-meteo", "metric", bare)
+    cache.put("open-meteo", "metric", no_forecast)  # a row with a forecast, then one without:
+    cache.put("open-meteo", "metric", bare)  # the old forecast must not survive (a merge kept it)
     stored = cache.get("open-meteo", "metric", PARIS.id)
     assert stored is not None and stored.observation.forecast is None
+
+
+def test_a_geocoding_miss_replaces_an_earlier_hit(
+    make_container: Callable[..., Container], clock: FakeClock
+) -> None:
+    """The SDK leaves out a property whose value is None, and its upsert merges by default:
+    a miss written over a hit kept the hit's city. Both caches replace the whole row."""
+    cache = GeocodeCache(make_container(clock=clock).table("geocache"))
+    key = f"paris|fr|{clock.now().timestamp()}"
+    cache.put("open-meteo", key, PARIS, START)
+    assert cache.get("open-meteo", key, START) == (True, PARIS)
+    cache.put("open-meteo", key, None, START)
+    assert cache.get("open-meteo", key, START) == (True, None)
