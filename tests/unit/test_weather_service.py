@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import UpdateMode
 
 from shared.adapters.city_index import CityIndex
 from shared.adapters.clock import FakeClock
@@ -34,8 +35,12 @@ class MemoryTable:
         except KeyError:
             raise ResourceNotFoundError("no such entity") from None
 
-    def upsert_entity(self, entity: dict[str, Any]) -> None:
-        self.rows[(entity["PartitionKey"], entity["RowKey"])] = dict(entity)
+    def upsert_entity(self, entity: dict[str, Any], mode: UpdateMode = UpdateMode.MERGE) -> None:
+        # As the SDK: None values are left out; MERGE (its default) keeps the other columns.
+        key = (entity["PartitionKey"], entity["RowKey"])
+        given = {k: v for k, v in entity.items() if v is not None}
+        kept = self.rows.get(key, {}) if mode == UpdateMode.MERGE else {}
+        self.rows[key] = {**kept, **given}
 
 
 class CountingProvider:
