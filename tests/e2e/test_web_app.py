@@ -308,7 +308,10 @@ def test_post_a_job_take_it_from_a_second_window_and_read_the_result(
     bid = row.locator(".bid")
     bid.wait_for(timeout=60_000)
     sentiment = bid.locator('[data-field="sentiment"]')
-    wait_for(lambda: "scored" not in sentiment.inner_text(), timeout=60)
+    # Scoring runs on the bidsentiment queue, which since issue 18 also carries rejections;
+    # under a loaded CI machine it took over 60 s in 3 of 6 full runs (never alone): wait up
+    # to 180 s. Why it is that slow under load is left open (the closing note of this stop).
+    wait_for(lambda: "scored" not in sentiment.inner_text(), timeout=180)
     assert sentiment.inner_text().split()[0] in {"positive", "neutral", "negative", "mixed"}
     owner.check_screen("bids")
     bid.get_by_role("button", name="Accept this bid").click()
