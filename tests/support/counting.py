@@ -10,6 +10,8 @@ _base.py, ``request.prepare_multipart_body()``), so the count is of what goes on
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 import threading
 from dataclasses import dataclass, field
@@ -28,6 +30,8 @@ class Call:
     url: str
     service: str  # table, queue, blob
     operations: list[str] = field(default_factory=list)  # of a batch: one method per entity
+    rows_returned: int = 0  # of a table query: the entities in the response's ``value``
+    columns: tuple[str, ...] = ()  # of a table query: the columns of the rows returned
 
     @property
     def entities_written(self) -> int:
@@ -81,9 +85,17 @@ class CountingTransport(RequestsTransport):
         operations = []
         if request.url.split("?")[0].endswith("$batch"):
             operations = [m.group(1).decode() for m in _OPERATION.finditer(body)]
-        self.log.add(Call(request.method, request.url, _service(request.url, self.ports),
-                          operations))  # fmt: skip
-        return super().send(request, **kwargs)
+        call = Call(request.method, request.url, _service(request.url, self.ports), operations)
+        response = super().send(request, **kwargs)
+        if call.service == "table" and request.method == "GET":
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                rows = json.loads(response.body()).get("value")
+                if isinstance(rows, list):
+                    call.rows_returned = len(rows)
+                    names = {k for row in rows for k in row if not k.startswith("odata.")}
+                    call.columns = tuple(sorted(names))
+        self.log.add(call)
+        return response
 
 
 class CountingContainer(Container):

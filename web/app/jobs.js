@@ -282,12 +282,24 @@ function filters() {
   return { status: form.elements.status.value, kind: form.elements.kind.value, sort: form.elements.sort.value };
 }
 
+// A filtered page examines a bounded number of jobs on the server, so it may come back
+// short with a cursor (docs/jobs.md): follow it, a few requests at most, to fill the page.
+const OWN_PAGE = 20;
+const OWN_FOLLOW = 5;
+
 async function loadOwn(more = false) {
-  const body = await api("GET", `jobs${query({ ...filters(), limit: 20, cursor: more ? state.ownCursor : null })}`);
+  let cursor = more ? state.ownCursor : null;
+  const found = [];
+  for (let request = 0; request < OWN_FOLLOW; request += 1) {
+    const body = await api("GET", `jobs${query({ ...filters(), limit: OWN_PAGE - found.length, cursor })}`);
+    found.push(...(body.items || []));
+    cursor = body.next_cursor;
+    if (!cursor || found.length >= OWN_PAGE) break;
+  }
   if (!more) state.own.clear();
-  for (const job of body.items || []) state.own.set(job.id, job);
-  state.ownCursor = body.next_cursor;
-  $("#own-more").hidden = !body.next_cursor;
+  for (const job of found) state.own.set(job.id, job);
+  state.ownCursor = cursor;
+  $("#own-more").hidden = !cursor;
   renderList("own");
 }
 
