@@ -197,7 +197,9 @@ class Container:
         with self._lock:
             client = self._tables.get(name)
             if client is None:
-                client = self.table_service.get_table_client(name)
+                from shared.adapters.table_batch import lean_transactions
+
+                client = lean_transactions(self.table_service.get_table_client(name))
                 if not self._exists("table", name):
                     _create_ignoring_exists(client.create_table)
                 self._tables[name] = client
