@@ -75,6 +75,7 @@ Results are also written to bench/results/latest.json (``latest-<sections>.json`
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import email
 import email.policy
@@ -286,8 +287,14 @@ def _jobs_rate(
                 break
             time.sleep(0.5)
         elapsed = time.perf_counter() - started
-        warnings = sum(1 for host in hosts for record in host.log_records()
-                       if record.get("level") in ("WARNING", "ERROR"))  # fmt: skip
+        logged = [record for host in hosts for record in host.log_records()
+                  if record.get("level") in ("WARNING", "ERROR")]  # fmt: skip
+        warnings = len(logged)
+        if completed < count or logged:  # say what went wrong, not just that it did
+            kinds = collections.Counter(str(r.get("message")) for r in logged)
+            print(f"  jobs: {completed}/{count} completed in {elapsed:.0f} s; "
+                  f"warnings: {dict(kinds.most_common(5))}",
+                  file=sys.stderr, flush=True)  # fmt: skip
     return round(completed / elapsed, 1), warnings
 
 

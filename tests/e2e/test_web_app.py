@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -554,3 +554,53 @@ def test_item1_a_login_code_planted_in_a_victims_page_does_not_sign_it_in(
     assert victim.page.locator("#session").is_hidden()
     assert victim.api_requests("/api/auth/token")
     victim.close()
+
+
+def test_a_short_filtered_page_with_a_cursor_is_followed_to_fill_the_list(
+    stack: Stack, browser: Any
+) -> None:
+    """A filtered job list examines at most 1,000 jobs a request, so a page may come back
+    short with a cursor (docs/jobs.md). The first filtered answer is cut to one job (the
+    rest of the real answer dropped, the real cursor after that job kept): the app asks
+    on from the cursor for the rest and shows every pending job, no "More" left."""
+    address = stack.user("pager")
+    login = {"email": address, "password": PASSWORD}
+    token = requests.post(f"{stack.url}/api/login", json=login, timeout=15).json()["access_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    later = (datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)).isoformat()
+    names = [f"Paged job {n}" for n in range(3)]
+    for name in names:
+        requests.post(f"{stack.url}/api/jobs", headers=auth, timeout=15, json={
+            "name": name, "kind": "text.sentiment", "params": {"texts": ["fine"]},
+            "scheduled_time": later}).raise_for_status()  # fmt: skip
+    me = stack.screen(browser, "pager").open()
+    me.log_in(address)
+    me.tab("Jobs")
+    for name in names:
+        job_row(me, "own-jobs", name).wait_for()
+    asked: list[str] = []
+
+    def short_first(route: Any) -> None:
+        asked.append(route.request.url)
+        if len(asked) > 1:
+            route.continue_()
+            return
+        real = route.fetch()
+        body = real.json()
+        one = requests.get(f"{stack.url}/api/jobs?status=pending&limit=1", headers=auth,
+                           timeout=15).json()  # fmt: skip
+        assert len(body["items"]) == 3 and one["next_cursor"]
+        route.fulfill(
+            response=real, json={"items": one["items"], "next_cursor": one["next_cursor"]}
+        )
+
+    me.page.route("**/api/jobs?*status=pending*", short_first)
+    followed = me.page.expect_response(lambda r: "status=pending" in r.url and "cursor=" in r.url)
+    with followed as answer:  # Playwright's own wait: it runs the route handler meanwhile
+        me.page.locator("#filter-status").select_option("pending")
+    assert answer.value.ok
+    me.page.wait_for_function("() => document.querySelectorAll('#own-jobs > li').length === 3")
+    for name in names:
+        job_row(me, "own-jobs", name).wait_for()
+    assert "cursor=" in asked[1] and "limit=19" in asked[1]
+    assert me.page.locator("#own-more").is_hidden()
