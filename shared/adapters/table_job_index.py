@@ -565,11 +565,16 @@ class JobIndex:
 
         report = {"jobs": 0, "indexed": 0, "moved": 0, "rows_fixed": 0, "counters_fixed": 0,
                   "old_rows_deleted": 0}  # fmt: skip
+        # The job rows first, then the list rows: a transition in between leaves list rows
+        # newer than the job row read, so the fix (guarded by that job row's ETag) fails
+        # and is not taken for damage; a job created in between has list rows and no job
+        # row read, so those are checked before they are deleted as orphans.
+        job_rows = list(self._scan(owner, "", JOB_ROWS_END))
         listed: dict[str, dict[str, Any]] = {}
         for row in self._scan(owner, LISTS, LISTS + "~"):
             listed.setdefault(_job_id_of(row["RowKey"], owner) or "", {})[row["RowKey"]] = row
         fresh: list[list[Any]] = []
-        for entity in self._scan(owner, "", JOB_ROWS_END):
+        for entity in job_rows:
             try:
                 job = self._from_json(entity["data"])
             except (KeyError, ValueError, TypeError):
@@ -609,8 +614,11 @@ class JobIndex:
                 report["indexed"] += len(group)
             except HttpResponseError:  # a transition listed one of them: one by one
                 report["indexed"] += sum(self._submit(ops) for ops in group)
-        # Rows of no job (ids are never reused, so no write can be under way for them).
-        orphans = [row for rows in listed.values() for row in rows.values()]
+        # Rows of no job (ids are never reused, so no write can be under way for them),
+        # unless the job was created after the job rows were read.
+        orphans = [row for job_id, rows in listed.items()
+                   if not job_id or self._get(owner, job_id) is None
+                   for row in rows.values()]  # fmt: skip
         report["rows_fixed"] += self._delete_rows(owner, orphans, guarded=True)
         old = list(self._scan(owner, OLD_ROWS[0], OLD_ROWS[1], select=["RowKey"]))
         report["old_rows_deleted"] = self._delete_rows(owner, old, guarded=False)

@@ -333,3 +333,34 @@ def test_a_transition_goes_through_when_rows_of_its_index_were_lost(
     actor.apply(("cancel", 0, 0))
     assert c.jobs.get(owner, actor.ids[0]).value.status == "cancelled"  # type: ignore[union-attr]
     assert_lists_match(c, actor.owner, actor.ids)
+
+
+def test_a_transition_or_a_creation_during_the_repair_is_not_taken_for_damage(
+    c: QueueCapturingContainer, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new owner's first summary runs the repair while jobs change (the jobs bench saw
+    "job lists repaired" as a warning on every such owner). Between the repair's two range
+    reads a job is cancelled and another created: nothing is reported as damaged, nothing
+    rewritten or deleted, and the lists stay exact."""
+    actor = Actor(c, clock, person())
+    for n in range(4):
+        actor.apply(("create", n, 5 + n))
+    owner = actor.owner.user_id
+    other = type(c)(c.settings, clock)  # another process, repairing
+    index = other.jobs.index
+    real_scan = index._scan
+    scans: list[str] = []
+
+    def scan(owner_id: str, start: str, end: str, select: list[str] | None = None) -> Any:
+        rows = list(real_scan(owner_id, start, end, select))
+        scans.append(start)
+        if len(scans) == 1:  # between the first and the second read of the repair
+            actor.apply(("cancel", 0, 0))
+            actor.apply(("create", 9, 50))
+        return rows
+
+    monkeypatch.setattr(index, "_scan", scan)
+    report = index.repair(owner)
+    monkeypatch.setattr(index, "_scan", real_scan)
+    assert report["moved"] == report["rows_fixed"] == report["counters_fixed"] == 0, report
+    assert_lists_match(type(c)(c.settings, clock), actor.owner, actor.ids)
