@@ -665,8 +665,11 @@ class JobService:
         runs never send the same comment. Without ``everything`` (the queue nudge) only a
         full batch, or one whose oldest comment has waited ``SENTIMENT_BATCH_WAIT``, is
         scored; a younger part of one leaves a nudge for when it is due. A whole-batch
-        failure (the service is down) raises; its claim lapses and a later run retries.
-        A per-document error is logged and the bid keeps ``sentiment: null``.
+        failure (the service is down) gives its claim back and raises, so the queue's retry
+        of the message scores the batch seconds later (a claim left to lapse would hide
+        it from that retry, until the timer). A run stops after ``limit`` comments and
+        leaves a nudge when more wait. A per-document error is logged and the bid keeps
+        ``sentiment: null``.
         """
         size = max(1, self.kinds.sentiment.max_batch)
         scored = sent = 0
@@ -680,11 +683,30 @@ class JobService:
                 wait = (oldest + SENTIMENT_BATCH_WAIT - now).total_seconds()
                 self.sentiment_queue.send("{}", visibility_timeout=max(1, math.ceil(wait)))
                 break
-            if not self.bids.claim_comments(pending, now + SENTIMENT_CLAIM):
+            claimed = self.bids.claim_comments(pending, now + SENTIMENT_CLAIM)
+            if not claimed:
                 continue  # another run claimed some of them: look again
-            sent += len(pending)
-            scored += self._score([item.value for item in pending])
+            sent += len(claimed)
+            try:
+                scored += self._score([item.value for item in claimed])
+            except Exception:
+                # Give the claim back, so that the queue's retry of this message (after
+                # the host's visibilityTimeout, seconds) scores them: a claim left to
+                # lapse would make that retry find nothing, and leave the comments to
+                # the timer a minute or two later.
+                self._release(claimed)
+                raise
+        if sent >= limit and self.bids.claimable_comments(self.clock.now(), 1):
+            # This run's share is done and more are waiting: a nudge now, not the timer.
+            self.sentiment_queue.send("{}")
         return scored
+
+    def _release(self, claimed: list[Versioned[PendingComment]]) -> None:
+        try:
+            self.bids.release_comments(claimed)
+        except Exception:  # the claim lapses after SENTIMENT_CLAIM; the timer scores them
+            log.warning("sentiment claim not released", exc_info=True,
+                        extra={"comments": len(claimed)})  # fmt: skip
 
     def _score(self, comments: list[PendingComment]) -> int:
         outcomes = self.kinds.sentiment.analyze(

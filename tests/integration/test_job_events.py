@@ -152,3 +152,23 @@ def test_a_failing_publisher_fails_no_transition(
     assert realtime.calls == []
     later = new_job(c, owner, scheduled_time=clock.now() + timedelta(hours=1))
     assert c.job_service.cancel(owner, later.id).status == "cancelled"
+
+
+def test_a_score_that_lands_after_the_accept_shows_the_bid_as_settled(
+    c: QueueCapturingContainer, realtime: CheckingPublisher, calls: Calls, clock: FakeClock
+) -> None:
+    """The owner accepts before the comments are scored: the score's bid.updated carries
+    the bid as GET /bids reads it (the other bid ``rejected``, the accepted one
+    ``accepted``), not the ``open`` the other bid keeps in storage."""
+    owner, winner, loser = person(), person(), person()
+    job = new_job(c, owner, scheduled_time=clock.now() + timedelta(hours=2))
+    good, poor = bid(c, winner, job.id, clock), bid(c, loser, job.id, clock)
+    c.job_service.accept_bid(owner, job.id, good.id)
+    mark = len(realtime.calls)
+    c.job_service.score_pending_sentiment(everything=True)
+    scored = {call[2]["bid"]["id"]: call[2]["bid"] for call in realtime.calls[mark:]
+              if call[0] == "send_to_user" and call[1] == owner.user_id}  # fmt: skip
+    assert scored[good.id]["status"] == "accepted" and scored[poor.id]["status"] == "rejected"
+    assert all(b["sentiment"]["label"] for b in scored.values())
+    listed = {b.id: b.status for b in c.job_service.list_bids(owner, job.id)[0]}
+    assert listed == {good.id: "accepted", poor.id: "rejected"}
