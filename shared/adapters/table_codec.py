@@ -121,11 +121,19 @@ def key_range_page(
     select: list[str] | None = None,
 ) -> tuple[list[Any], str | None]:
     """One page of a partition query in RowKey order, from an opaque cursor (the last
-    RowKey seen): ``limit + 1`` rows are read to know whether another page exists."""
+    RowKey seen)."""
     after = decode_cursor(cursor, "")
     if after:
         query += " and RowKey gt @after"
         parameters = {**parameters, "after": after}
+    return first_rows(table, query, parameters, limit, select)
+
+
+def first_rows(
+    table: Any, query: str, parameters: dict[str, Any], limit: int, select: list[str] | None
+) -> tuple[list[Any], str | None]:
+    """The first ``limit`` rows of a query and the cursor after them (the last RowKey,
+    encoded) if more follow: ``limit + 1`` rows are read to know, in one call."""
     rows: list[Any] = []
     for entity in table.query_entities(
         query, parameters=parameters, results_per_page=min(limit + 1, 1000), select=select

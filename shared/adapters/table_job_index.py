@@ -67,7 +67,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters.table_codec import encode_cursor, etag_of
+from shared.adapters.table_codec import encode_cursor, etag_of, first_rows
 from shared.domain.errors import ConcurrencyConflict, FieldError, ValidationFailed
 from shared.domain.jobs import STATUSES, Job, JobNotStorable
 from shared.logging import get_logger
@@ -428,17 +428,10 @@ class JobIndex:
             start, end, column = "", JOB_ROWS_END, "data"  # the job rows themselves
         if status is not None or kind is not None:
             return self._filtered(owner, status, kind, (after or start, end), column, limit)
-        rows: list[Any] = []
-        for row in self._table.query_entities(
-            "PartitionKey eq @pk and RowKey gt @start and RowKey lt @end",
-            parameters={"pk": owner, "start": after or start, "end": end},
-            select=["RowKey", column], results_per_page=min(limit + 1, 1000),
-        ):  # fmt: skip
-            rows.append(row)
-            if len(rows) > limit:
-                break
-        page = rows[:limit]
-        next_cursor = encode_cursor(page[-1]["RowKey"]) if len(rows) > limit else None
+        page, next_cursor = first_rows(
+            self._table, "PartitionKey eq @pk and RowKey gt @start and RowKey lt @end",
+            {"pk": owner, "start": after or start, "end": end}, limit, ["RowKey", column],
+        )  # fmt: skip
         return [self._from_json(r[column]) for r in page], next_cursor
 
     def _filtered(

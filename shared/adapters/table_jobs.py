@@ -58,8 +58,8 @@ from typing import TYPE_CHECKING, Any
 
 from shared.adapters.table_codec import (
     decode_cursor,
-    encode_cursor,
     etag_of,
+    first_rows,
     from_iso,
     key_range_page,
     to_iso,
@@ -265,18 +265,12 @@ class TableJobRepository:
         now = self._clock.now() if self._clock is not None else datetime.now(UTC)
         since = f"{to_iso(now + DISPATCH_GRACE)}"
         after = decode_cursor(cursor, "")
-        rows: list[Any] = []
-        for row in self._watch.query_entities(
+        page, next_cursor = first_rows(
+            self._watch,
             "PartitionKey eq 'watch' and RowKey ge @since and RowKey gt @after"
             " and open eq true and owner_id ne @me",
-            parameters={"since": since, "after": after or "", "me": exclude_owner},
-            select=["RowKey", "data"], results_per_page=min(limit + 1, 1000),
-        ):  # fmt: skip
-            rows.append(row)
-            if len(rows) > limit:
-                break
-        page = rows[:limit]
-        next_cursor = encode_cursor(page[-1]["RowKey"]) if len(rows) > limit else None
+            {"since": since, "after": after or "", "me": exclude_owner}, limit, ["RowKey", "data"],
+        )  # fmt: skip
         return [job_from_json(r["data"]) for r in page], next_cursor
 
     def list_assigned(
