@@ -399,9 +399,17 @@ class BidRepository(Protocol):
         """Queued comments nobody holds a claim on, oldest first."""
         ...
 
-    def claim_comments(self, items: list[Versioned[PendingComment]], until: datetime) -> bool:
-        """Claim all of ``items`` at once (one ETag-guarded transaction), or none: False
-        when another run claimed any of them first."""
+    def claim_comments(
+        self, items: list[Versioned[PendingComment]], until: datetime
+    ) -> list[Versioned[PendingComment]]:
+        """Claim all of ``items`` at once (one ETag-guarded transaction), or none: the
+        claimed items with the ETags of their claims, empty when another run claimed any
+        of them first."""
+        ...
+
+    def release_comments(self, claimed: list[Versioned[PendingComment]]) -> None:
+        """Give back the claims a failed run holds (each guarded by its claim's ETag: a
+        comment claimed again since, or scored, is left alone)."""
         ...
 
     def set_sentiments(self, scores: list[tuple[str, str, dict[str, Any]]]) -> None:

@@ -559,10 +559,13 @@ class TableBidRepository:
                 break
         return found
 
-    def claim_comments(self, items: list[Versioned[PendingComment]], until: datetime) -> bool:
+    def claim_comments(
+        self, items: list[Versioned[PendingComment]], until: datetime
+    ) -> list[Versioned[PendingComment]]:
         from azure.core import MatchConditions
         from azure.data.tables import TableTransactionError, UpdateMode
 
+        claimed: list[Versioned[PendingComment]] = []
         for chunk in _chunks(items, 100):
             operations: list[Any] = [
                 ("update",
@@ -573,12 +576,28 @@ class TableBidRepository:
                 for i in chunk
             ]  # fmt: skip
             try:
-                self._pending.submit_transaction(operations)
+                results = self._pending.submit_transaction(operations)
             except TableTransactionError as exc:
                 if exc.status_code in (404, 409, 412):
-                    return False  # another run claimed (or finished) one of them first
+                    return []  # another run claimed (or finished) one of them first
                 raise
-        return True
+            claimed += [Versioned(i.value, etag_of(r)) for i, r in zip(chunk, results, strict=True)]
+        return claimed
+
+    def release_comments(self, claimed: list[Versioned[PendingComment]]) -> None:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
+        for item in claimed:  # one by one: a comment scored or claimed since stays as it is
+            with contextlib.suppress(ResourceNotFoundError, ResourceModifiedError):
+                self._pending.update_entity(
+                    {"PartitionKey": "pending",
+                     "RowKey": _comment_key(item.value.job_id, item.value.bid_id),
+                     "claimed_until": ""},
+                    mode=UpdateMode.MERGE, etag=item.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )  # fmt: skip
 
     def set_sentiments(self, scores: list[tuple[str, str, dict[str, Any]]]) -> None:
         by_job: dict[str, list[tuple[str, dict[str, Any]]]] = {}

@@ -727,14 +727,21 @@ class JobService:
         return len(scores)
 
     def _publish_scored(self, scores: list[tuple[str, str, dict[str, Any]]]) -> None:
-        """bid.updated to each scored bid's job owner (named by the job id)."""
+        """bid.updated to each scored bid's job owner (named by the job id), with the bid as
+        its job's assignment settles it: a score that lands after an accept shows the bid
+        ``rejected`` (or ``accepted``), as GET /bids does, not the ``open`` kept in storage.
+        One point read of the job per job of the batch."""
+        assignees: dict[str, str | None] = {}
         for job_id, bid_id, _ in scores:
             owner = owner_in_job_id(job_id)
             try:
                 bid = self.bids.get(job_id, bid_id)
+                if owner is not None and job_id not in assignees:
+                    found = self.jobs.get(owner, job_id)
+                    assignees[job_id] = found.value.assignee_id if found is not None else None
             except Exception:
                 log.warning("scored bid not read for its event", exc_info=True,
                             extra={"bid_id": bid_id})  # fmt: skip
                 continue
             if bid is not None and owner is not None:
-                bid_updated(self.realtime, bid, owner)
+                bid_updated(self.realtime, bid.settled_by(assignees.get(job_id)), owner)

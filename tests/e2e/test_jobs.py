@@ -468,6 +468,38 @@ def test_bid_comments_are_scored_in_batches_of_at_most_10(
     assert owner.call("GET", f"jobs/{job['id']}/bids", params={"limit": 101}).status_code == 400
 
 
+def test_a_comment_whose_scoring_run_failed_is_scored_by_the_queue_retry_within_seconds(
+    language: Any,
+    azurite_factory: Callable[[], Azurite],
+    local_host_factory: Callable[..., LocalHost],
+) -> None:
+    """The language service fails one scoring run (its request and the SDK's retries):
+    the message fails and reappears after visibilityTimeout (1 s here), and that retry
+    scores the comment, as a user expects ("within seconds"), rather than finding it
+    claimed for SENTIMENT_CLAIM (60 s) and leaving it to the timer (never, in tests)."""
+    host = local_host_factory(storage=azurite_factory(), **language_settings(language))
+    owner = Client(host)
+    job = owner.create(scheduled_time=iso(datetime.now(UTC) + timedelta(hours=1)))
+    language.fail_with(503, times=3)
+    placed = Client(host).call("POST", f"jobs/{job['id']}/bids", json={
+        "comment": "Reliable and great work", "fee": {"amount": 10, "currency": "EUR"},
+        "proposed_deadline": str(date.today() + timedelta(days=5))})  # fmt: skip
+    assert placed.status_code == 201, placed.text
+
+    def sentiment() -> Any:
+        bids = owner.call("GET", f"jobs/{job['id']}/bids").json()["items"]
+        return bids[0]["sentiment"]
+
+    scored = wait_for(sentiment, timeout=20, interval=0.2)
+    assert scored["label"] == "positive" and scored["source"] == "azure-language"
+    runs = [
+        r.get("outcome")
+        for r in host.log_records()
+        if r.get("event") == "invocation" and r.get("function") == "score_bid_sentiment"
+    ]
+    assert runs[:2] == ["Failed", "Succeeded"], runs
+
+
 def test_ten_long_cyrillic_texts_complete_and_the_result_reads_back(host: LocalHost) -> None:
     owner = Client(host)
     text = ("Съешь же ещё этих мягких французских булок, да выпей чаю. " * 11)[:600]

@@ -10,7 +10,9 @@ log no console error and throw nothing (tests/support/browser.py).
 
 from __future__ import annotations
 
+import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -118,6 +120,30 @@ def follow(screen: Screen, city: str, country: str = "") -> None:
 
 def job_row(screen: Screen, listing: str, name: str) -> Any:
     return screen.page.locator(f"#{listing} > li").filter(has_text=name)
+
+
+def scoring_report(stack: Stack, owner: Screen, row: Any) -> str:
+    """Where a bid's score went: the page's text and live state, the bid as stored (the
+    API, with the owner's token), and the host's scoring lines, warnings and errors."""
+    job_id = row.get_attribute("data-job-id")
+    stored = owner.page.evaluate(
+        """async (id) => {
+             const token = JSON.parse(sessionStorage.getItem("weather-jobs.token") || "{}");
+             const r = await fetch(`/api/jobs/${id}/bids`,
+                                   { headers: { Authorization: `Bearer ${token.access_token}` } });
+             return (await r.json()).items?.map((b) => b.sentiment);
+           }""",
+        job_id,
+    )
+    lines = [
+        f"{r.get('time')} {r.get('level')} {r.get('message')}"
+        for r in stack.host.log_records()
+        if r.get("function") in ("place_bid", "score_bid_sentiment")
+        or r.get("level") in ("WARNING", "ERROR")
+    ]
+    page = row.locator('.bid [data-field="sentiment"]').all_inner_texts()
+    live = owner.page.locator("#live-status").get_attribute("data-state")
+    return f"page {page}, live {live!r}, stored {stored}; host:\n" + "\n".join(lines[-40:])
 
 
 # -- accounts ---------------------------------------------------------------------------
@@ -308,10 +334,18 @@ def test_post_a_job_take_it_from_a_second_window_and_read_the_result(
     bid = row.locator(".bid")
     bid.wait_for(timeout=60_000)
     sentiment = bid.locator('[data-field="sentiment"]')
-    # Scoring runs on the bidsentiment queue, which since issue 18 also carries rejections;
-    # under a loaded CI machine it took over 60 s in 3 of 6 full runs (never alone): wait up
-    # to 180 s. Why it is that slow under load is left open (the closing note of this stop).
-    wait_for(lambda: "scored" not in sentiment.inner_text(), timeout=180)
+    # Scored 2.3-2.7 s after the bid in every run measured since (load 8-10, coverage on);
+    # the stop-gap ceiling of 180 s stays until a failing full run is explained: a slow
+    # score is reported as a warning, a missing one as a failure, both with the host's
+    # scoring lines and the stored bid (scoring_report).
+    started = time.monotonic()
+    try:
+        wait_for(lambda: "scored" not in sentiment.inner_text(), timeout=180)
+    except AssertionError as exc:
+        raise AssertionError(scoring_report(stack, owner, row)) from exc
+    if time.monotonic() - started > 10:
+        warnings.warn(f"bid scored after {time.monotonic() - started:.0f} s: "
+                      f"{scoring_report(stack, owner, row)}", stacklevel=1)  # fmt: skip
     assert sentiment.inner_text().split()[0] in {"positive", "neutral", "negative", "mixed"}
     owner.check_screen("bids")
     bid.get_by_role("button", name="Accept this bid").click()

@@ -915,6 +915,92 @@ def test_concurrent_scoring_runs_score_each_comment_once(
     assert len(bids) == 12 and all(b.sentiment for b in bids)
 
 
+class FlakyAnalyzer(CountingAnalyzer):
+    """The offline analyzer whose first ``failures`` requests fail whole (service down)."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def analyze(self, documents: Any) -> Any:
+        with self.lock:
+            self.requests.append(len(documents))
+            failing = self.failures > 0
+            self.failures -= failing
+        if failing:
+            raise RuntimeError("the language service is down")
+        return self.inner.analyze(documents)
+
+
+def test_a_failed_scoring_run_gives_its_claim_back_so_the_queue_retry_scores_at_once(
+    lone: QueueCapturingContainer, clock: FakeClock
+) -> None:
+    """The retry of a failed nudge comes after the host's visibilityTimeout (host.json:
+    5 s); the comments must be claimable again by then, not held for SENTIMENT_CLAIM
+    (60 s) and left to the timer (every minute): "sentiment appears within seconds"."""
+    c = lone
+    analyzer = FlakyAnalyzer(failures=1)
+    c.__dict__["sentiment"] = analyzer
+    owner = person()
+    job = new_job(c, owner, kind="history.export",
+                  scheduled_time=clock.now() + timedelta(hours=1))  # fmt: skip
+    bid = c.job_service.place_bid(person(), job.id, bid_input(comment="Great work, on time"))
+    [(nudge, delay)] = c.take(jobs.SENTIMENT_QUEUE)
+    clock.advance(delay or 0)
+    with pytest.raises(RuntimeError):
+        c.job_service.handle_bid_message(nudge)
+    clock.advance(5)  # the message is visible again: the host's retry
+    c.job_service.handle_bid_message(nudge)
+    assert analyzer.requests == [1, 1]
+    [scored] = c.job_service.list_bids(owner, job.id, 100, None)[0]
+    assert scored.id == bid.id and scored.sentiment and scored.sentiment["label"] == "positive"
+    assert c.job_service.bids.claimable_comments(clock.now() + timedelta(hours=1), 10) == []
+
+
+def test_a_claim_taken_over_since_is_not_given_back(
+    lone: QueueCapturingContainer, clock: FakeClock
+) -> None:
+    c = lone
+    owner = person()
+    job = new_job(c, owner, kind="history.export",
+                  scheduled_time=clock.now() + timedelta(hours=1))  # fmt: skip
+    c.job_service.place_bid(person(), job.id, bid_input())
+    bids = c.job_service.bids
+    first = bids.claim_comments(bids.claimable_comments(clock.now(), 10), clock.now())
+    assert len(first) == 1  # a claim that has already lapsed (until: now)
+    clock.advance(1)
+    second = bids.claim_comments(bids.claimable_comments(clock.now(), 10),
+                                 clock.now() + jobs.SENTIMENT_CLAIM)  # fmt: skip
+    assert len(second) == 1
+    bids.release_comments(first)  # the first run gives back what is no longer its own
+    assert bids.claimable_comments(clock.now(), 10) == []
+    bids.release_comments(second)
+    assert len(bids.claimable_comments(clock.now(), 10)) == 1
+
+
+def test_a_run_that_reaches_its_limit_leaves_a_nudge_for_the_rest(
+    lone: QueueCapturingContainer, clock: FakeClock
+) -> None:
+    c = lone
+    analyzer = CountingAnalyzer()
+    c.__dict__["sentiment"] = analyzer
+    owner = person()
+    job = new_job(c, owner, kind="history.export",
+                  scheduled_time=clock.now() + timedelta(hours=1))  # fmt: skip
+    for index in range(12):
+        c.job_service.place_bid(person(), job.id, bid_input(comment=f"Great work {index}"))
+    c.take(jobs.SENTIMENT_QUEUE)
+    clock.advance(2)
+    assert c.job_service.score_pending_sentiment(limit=10) == 10
+    [(nudge, delay)] = c.take(jobs.SENTIMENT_QUEUE)
+    assert not delay  # at once: not left to the timer
+    c.job_service.handle_bid_message(nudge)
+    assert analyzer.requests == [10, 2]
+    assert c.take(jobs.SENTIMENT_QUEUE) == []  # nothing more waits: no further nudge
+    bids, _ = c.job_service.list_bids(owner, job.id, 100, None)
+    assert all(b.sentiment for b in bids)
+
+
 def test_a_handler_over_its_time_limit_and_one_raising_timeouterror_differ(
     make_settings: Callable[..., Settings], clock: FakeClock, calls: Calls
 ) -> None:
