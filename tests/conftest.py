@@ -35,6 +35,33 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     ensure()
 
 
+# The longest modules, longest first, in seconds of one worker (a full `make test` under
+# load, docs/benchmarks.md "The test suite"). `--dist loadscope` hands out whole modules
+# in collection order (pyproject.toml turns xdist's reordering by test count off, which put
+# these one-test modules last, so that a worker ran schemathesis alone for minutes at the
+# end): the longest go first and the many short ones fill the workers' ends evenly.
+# Only the order changes; every module still runs. Update it when a module grows.
+LONGEST_FIRST = {
+    "tests/e2e/test_schemathesis.py": 300,  # two classes: two scopes, two workers
+    "tests/e2e/test_jobs.py": 166,
+    "tests/e2e/test_web_app.py": 159,
+    "tests/e2e/test_weather.py": 112,
+    "tests/e2e/test_web_chart.py": 103,
+    "tests/e2e/test_account_limits.py": 100,
+    "tests/e2e/test_accounts.py": 73,
+    "tests/integration/test_job_index_paging.py": 72,
+    "tests/e2e/test_host.py": 70,
+    "tests/integration/test_job_index.py": 63,
+    "tests/e2e/test_bad_input.py": 56,
+    "tests/integration/test_refresh.py": 53,
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest modules first (LONGEST_FIRST), the rest in their usual order after them."""
+    items.sort(key=lambda item: -LONGEST_FIRST.get(item.nodeid.split("::", 1)[0], 0))
+
+
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[Azurite]:
     instance = Azurite().start()
@@ -100,9 +127,15 @@ def make_container(make_settings: Callable[..., Settings]) -> Callable[..., Cont
 
 @pytest.fixture
 def local_host_factory(
-    azurite: Azurite, request: pytest.FixtureRequest
+    azurite: Azurite,
+    azurite_factory: Callable[[], Azurite],
+    request: pytest.FixtureRequest,
 ) -> Iterator[Callable[..., Any]]:
     """Start the local Functions host as a process on the session Azurite (or another).
+
+    It depends on ``azurite_factory`` (which starts nothing unless called) so that its
+    hosts stop before a test's own Azurites do: an Azurite stopped under a running host
+    keeps the host's polling connections open and waits out its whole 10 s stop time-out.
 
     ``start(storage=None, app="function_app", realtime=False, **settings)``: settings by
     their API.md names; ``realtime=True`` publishes to the session's Web PubSub emulator

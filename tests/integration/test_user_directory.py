@@ -95,3 +95,17 @@ def test_a_cursor_that_is_not_ours_is_a_validation_error(
     users.add(user_at(T0))
     with pytest.raises(ValidationFailed):
         users.list_page(10, cursor)
+
+
+def test_an_update_that_moves_created_at_lists_the_user_once(users: UserRepository) -> None:
+    """A pending registration replaced by a new one takes its time (services/accounts.py
+    _replace_pending): the user stays listed once, at the new time (schemathesis's
+    re-registrations left one row per time, and GET /api/users listed them all)."""
+    user = user_at(T0)
+    users.add(user)
+    for minutes in (1, 2, 3):
+        found = users.get(user.id)
+        assert found is not None
+        users.update(replace(found.value, created_at=T0 + timedelta(minutes=minutes)), found.etag)
+    listed = [s for page in all_pages(users, 2) for s in page]
+    assert [(s.id, s.created_at) for s in listed] == [(user.id, T0 + timedelta(minutes=3))]
