@@ -196,9 +196,20 @@ class WebPubSubService:
         self.app.router.add_get("/client", self.client)
         self.app.router.add_route("*", "/api/hubs/{hub}/{tail:.*}", self.rest)
         self.app.router.add_route("*", "/api/health", self.health)
+        self.app.on_shutdown.append(self._going_away)
 
     def hub(self, name: str) -> Hub:
         return self.hubs.setdefault(name, Hub())
+
+    async def _going_away(self, _app: web.Application) -> None:
+        """On stop, close every open WebSocket with 1001 Going Away (aiohttp's documented
+        graceful shutdown): the runner's cleanup otherwise waits for each handler, and a
+        handler ends only when its client leaves; a page left open held a stop for 30 s."""
+        sockets = [c.ws for hub in self.hubs.values() for c in hub.connections.values() if c.ws]
+        await asyncio.gather(
+            *(ws.close(code=WSCloseCode.GOING_AWAY, message=b"Service stopping") for ws in sockets),
+            return_exceptions=True,
+        )
 
     # -- tokens ---------------------------------------------------------------------------
 

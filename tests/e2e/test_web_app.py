@@ -638,3 +638,4 @@ def test_a_short_filtered_page_with_a_cursor_is_followed_to_fill_the_list(
         job_row(me, "own-jobs", name).wait_for()
     assert "cursor=" in asked[1] and "limit=19" in asked[1]
     assert me.page.locator("#own-more").is_hidden()
+    me.close()

@@ -652,3 +652,28 @@ def test_command_line_serves_a_connection_string() -> None:
         finally:
             process.terminate()
             process.wait(10)
+
+
+def test_a_stop_with_clients_still_connected_closes_them_going_away_at_once() -> None:
+    """Stopping the emulator while a client is connected (a browser page left open) closes
+    the connection with 1001 Going Away and returns within seconds. Before, aiohttp's
+    runner cleanup waited for every WebSocket handler to end, and a handler ends only when
+    its client leaves: each such stop took the 30 s of its thread join."""
+    import time
+
+    running = WebPubSubEmulator().start()
+    sdk = WebPubSubServiceClient.from_connection_string(running.connection_string, hub=HUB)
+    url = client_url(sdk, user_id="left-open", minutes_to_expire=5)
+
+    async def scenario(session: aiohttp.ClientSession) -> None:
+        client = await connect(session, url)
+        reading = asyncio.ensure_future(client.ws.receive())  # as a page's socket reads
+        started = time.monotonic()
+        await asyncio.to_thread(running.stop)
+        stopped_in = time.monotonic() - started
+        frame = await asyncio.wait_for(reading, TIMEOUT)
+        assert frame.type == aiohttp.WSMsgType.CLOSE, frame
+        assert frame.data == aiohttp.WSCloseCode.GOING_AWAY, frame
+        assert stopped_in < 5, f"the stop took {stopped_in:.1f} s"
+
+    run(scenario)
