@@ -7,14 +7,27 @@ The card shows the pressure too."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from devtools.azurite import Azurite
 from tests.e2e.test_web_app import Stack, browser, card, follow, stack  # noqa: F401
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+@pytest.fixture
+def azurite(azurite_factory: Callable[[], Azurite]) -> Azurite:
+    """An Azurite of this test's own (the stack's ``azurite``). On the worker's shared one,
+    tests/e2e/test_web_app.py's live-cards test had refreshed Berlin at its fake clock's
+    now + 90 min; this test's clock starts at about the same real time, so its refreshes
+    (+15, +30 min) began before that ``refreshed_at`` and skipped Berlin as already done
+    this run: the second redraw never came (it failed in every suite run that put the two
+    on one worker, and passed alone)."""
+    return azurite_factory()
 
 
 def points(chart: Any) -> int:
