@@ -15,6 +15,7 @@ lock makes a request wait for a module being imported rather than import it twic
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import threading
 import time
@@ -24,6 +25,7 @@ from shared.logging import get_logger
 
 log = get_logger("app.warmup")
 
+EXIT_WAIT_S = 10.0  # the longest an exiting process waits for a warm-up still running
 _started = False
 _lock = threading.Lock()
 
@@ -117,4 +119,11 @@ def after_first_request() -> None:
         if _started:
             return
         _started = True
-    threading.Thread(target=run, name="warmup", daemon=True).start()
+    thread = threading.Thread(target=run, name="warmup", daemon=True)
+    thread.start()
+    # A process that exits while the thread is still importing (a worker recycled, a script
+    # that made one request) would have it stopped mid-import by the interpreter's
+    # finalisation, which can abort the process in a native module ("FATAL: exception not
+    # rethrown", SIGABRT: seen once in tests/unit/test_cold_start.py). Exit waits for it
+    # instead, bounded: the warm-up takes about a second.
+    atexit.register(thread.join, EXIT_WAIT_S)

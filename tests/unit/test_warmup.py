@@ -116,3 +116,31 @@ def test_a_request_during_the_warm_up_waits_for_its_openapi_build(
         assert len(set(results)) == 1 and len(results) == 3
     finally:
         ops._openapi_document.cache_clear()
+
+
+_EXIT_DURING_WARM_UP = r"""
+import time
+import azure.functions as func, function_app
+from shared import warmup
+def slow_last_step():
+    time.sleep(0.5)
+    print("last step done", flush=True)
+warmup.register("slow last step", slow_last_step)
+fns = {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
+response = fns["web_app"](func.HttpRequest("GET", "http://localhost/api/app", body=b""))
+assert response.status_code == 200
+print("exiting", flush=True)
+"""
+
+
+def test_a_process_exiting_during_the_warm_up_waits_for_it() -> None:
+    # Stopped mid-import by the interpreter's finalisation, the daemon thread could abort the
+    # process in a native module ("FATAL: exception not rethrown", SIGABRT, seen in a suite
+    # run). The exit now waits for the warm-up to finish: its last step gets to print.
+    environ = {k: v for k, v in os.environ.items() if k != "APPLICATIONINSIGHTS_CONNECTION_STRING"}
+    result = subprocess.run(
+        [sys.executable, "-c", _EXIT_DURING_WARM_UP], cwd=ROOT, env=environ,
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["exiting", "last", "step", "done"]
