@@ -198,15 +198,18 @@ def bench_jobs(
                     bare, bare_runs = _bare_queue_rate(fresh)
                     settings = {**values, "AzureWebJobsStorage": fresh.connection_string,
                                 "SENTIMENT_PROVIDER": "local"}  # fmt: skip
-                    rate, warnings = _jobs_rate(settings, users, per_user, hosts, kind, params)
-                runs.append((rate, rate / bare, bare, warnings, bare_runs))
+                    rate, warnings, spent = _jobs_rate(
+                        settings, users, per_user, hosts, kind, params, azurite=fresh
+                    )
+                runs.append((rate, rate / bare, bare, warnings, bare_runs, spent))
             runs.sort(key=lambda r: r[1])
-            rate, ratio, bare, warnings, bare_runs = runs[len(runs) // 2]
+            rate, ratio, bare, warnings, bare_runs, spent = runs[len(runs) // 2]
             spread = [round(runs[0][1], 2), round(runs[-1][1], 2)]
             figures[label] = {"jobs_per_second": rate, "bare_cycles_per_second": round(bare, 1),
                               "bare_runs": bare_runs, "ratio": round(ratio, 2),
                               "warnings_logged": warnings, "ratio_range": spread,
-                              "all_ratios": [round(r[1], 2) for r in runs]}  # fmt: skip
+                              "all_ratios": [round(r[1], 2) for r in runs],
+                              **spent}  # fmt: skip
         results[f"{users}_users_x_{per_user}_jobs"] = figures
     return results
 
@@ -246,13 +249,39 @@ def _bare_queue_rate(
     return statistics.median(rates), rates
 
 
+def _cpu_seconds(pids: list[int], only: bool = False) -> float:
+    """User + system CPU seconds of these processes and all their descendants (``only``:
+    not the descendants); Linux ``/proc``, 0.0 where it cannot be read."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    stats: dict[int, list[str]] = {}
+    with contextlib.suppress(OSError):
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError):
+                    text = Path(f"/proc/{entry}/stat").read_text(encoding="ascii", errors="replace")
+                    stats[int(entry)] = text.rsplit(")", 1)[1].split()
+    children: dict[int, list[int]] = collections.defaultdict(list)
+    for pid, fields in stats.items():
+        children[int(fields[1])].append(pid)
+    total, todo = 0.0, list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            total += (int(stats[pid][11]) + int(stats[pid][12])) / tick
+        if not only:
+            todo.extend(children.get(pid, ()))
+    return total
+
+
 def _jobs_rate(
     values: dict[str, str], users: int, per_user: int, host_count: int, kind: str,
-    params: dict[str, Any],
-) -> tuple[float, int]:  # fmt: skip
+    params: dict[str, Any], azurite: Azurite | None = None,
+) -> tuple[float, int, dict[str, Any]]:  # fmt: skip
     """Create ``users * per_user`` jobs of ``kind`` through ``host_count`` local hosts on
     one Azurite (16 clients at once) and time until all are completed (each host also runs
-    the queue trigger: a scale-out). Jobs per second, and the warnings the hosts logged."""
+    the queue trigger: a scale-out). Jobs per second, the warnings the hosts logged, and
+    where the time went: CPU per job of the hosts, Azurite and this process (the clients),
+    when the last ``POST`` was answered and when the first job completed (seconds)."""
     import uuid
     from concurrent.futures import ThreadPoolExecutor
     from contextlib import ExitStack
@@ -273,7 +302,14 @@ def _jobs_rate(
         session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=16))
         for host in hosts:
             session.get(f"{host.url}/api/health", timeout=10)
+        # (pids, only these processes: the hosts and Azurite are this one's children)
+        groups = {"hosts": ([h.process.pid for h in hosts if h.process is not None], False),
+                  "bench": ([os.getpid()], True)}  # fmt: skip
+        if azurite is not None and azurite.process is not None:
+            groups["azurite"] = ([azurite.process.pid], False)
+        cpu_before = {name: _cpu_seconds(pids, own) for name, (pids, own) in groups.items()}
         started = time.perf_counter()
+        answered: list[float] = []
 
         def create(index: int) -> None:
             host = hosts[index % len(hosts)]
@@ -281,25 +317,42 @@ def _jobs_rate(
                          headers={"Authorization": f"Bearer {tokens[index % users]}"},
                          json={"name": f"bench {index}", "kind": kind, "params": params}
                          ).raise_for_status()  # fmt: skip
+            answered.append(time.perf_counter())
 
-        with ThreadPoolExecutor(max_workers=16) as pool:
-            list(pool.map(create, range(count)))
         # Completions are counted from the hosts' own "job completed" log lines (read
-        # where they are already kept, in this process): polling 50 users' summaries twice
-        # a second was itself ~100 requests/s against the hosts being measured. The
-        # summaries are read once at the end, as the proof.
-        deadline = time.monotonic() + 300
+        # where they are already kept, in this process), from the first POST on: polling
+        # 50 users' summaries twice a second was itself ~100 requests/s against the hosts
+        # being measured. The summaries are read once at the end, as the proof.
+        first_done: float | None = None
         done: set[str] = set()
         read = [0] * len(hosts)
-        while time.monotonic() < deadline and len(done) < count:
-            for n, host in enumerate(hosts):
-                lines = host._lines[read[n] :]
-                read[n] += len(lines)
-                for line in lines:
-                    if '"job completed"' in line:
-                        done.add(json.loads(line).get("job_id", ""))
-            time.sleep(0.05)
+        deadline = time.monotonic() + 300
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            posts = [pool.submit(create, index) for index in range(count)]
+            while time.monotonic() < deadline and len(done) < count:
+                for n, host in enumerate(hosts):
+                    lines = host._lines[read[n] :]
+                    read[n] += len(lines)
+                    for line in lines:
+                        if '"job completed"' in line:
+                            done.add(json.loads(line).get("job_id", ""))
+                            first_done = first_done or time.perf_counter()
+                if any(post.done() and post.exception() for post in posts):
+                    break
+                time.sleep(0.05)
+            for post in posts:
+                post.result()  # a POST that failed fails the run
         elapsed = time.perf_counter() - started
+        cpu_after = {name: _cpu_seconds(pids, own) for name, (pids, own) in groups.items()}
+        spent: dict[str, Any] = {
+            "cpu_ms_per_job": {
+                name: round((after - cpu_before[name]) * 1e3 / count, 1)
+                for name, after in cpu_after.items()
+            },
+            "last_post_answered_s": round(max(answered) - started, 2),
+            # seen within 50 ms (the polling above) of the log line
+            "first_completion_seen_s": round(first_done - started, 2) if first_done else None,
+        }
         completed = 0
         for token in tokens:
             auth = {"Authorization": f"Bearer {token}"}
@@ -313,7 +366,7 @@ def _jobs_rate(
             print(f"  jobs: {completed}/{count} completed in {elapsed:.0f} s; "
                   f"warnings: {dict(kinds.most_common(5))}",
                   file=sys.stderr, flush=True)  # fmt: skip
-    return round(completed / elapsed, 1), warnings
+    return round(completed / elapsed, 1), warnings, spent
 
 
 LOAD_CITIES = ["London", "Paris", "Berlin", "Madrid", "Rome", "Vienna", "Prague", "Warsaw",
