@@ -10,6 +10,7 @@ log no console error and throw nothing (tests/support/browser.py).
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 import warnings
@@ -70,7 +71,14 @@ class Stack:
         return Screen(browser, self.url, set(self.allowed_hosts), name=name, **options)
 
     def user(self, prefix: str = "user") -> str:
-        return verified_user(self.url, self.outbox, f"{prefix}-{uuid.uuid4().hex[:8]}@example.com")
+        address = f"{prefix}-{uuid.uuid4().hex[:8]}@example.com"
+        try:
+            return verified_user(self.url, self.outbox, address)
+        except AssertionError as exc:  # say what the host did with the code's message
+            notable = ("WARNING", "ERROR")
+            about = [r for r in self.host.log_records()
+                     if "otp" in json.dumps(r) or r.get("level") in notable]  # fmt: skip
+            raise AssertionError(f"{exc}\nhost log: {about[-20:]}") from exc
 
 
 @pytest.fixture

@@ -66,7 +66,12 @@ def code_in_outbox(folder: Path, address: str, *, after: float = 0.0, timeout: f
         if newest:
             return newest[1]
         time.sleep(0.1)
-    raise AssertionError(f"no code for {address} in {folder}")
+    seen = [
+        f"{path.name} to {email.message_from_bytes(path.read_bytes())['To']} "
+        f"{path.stat().st_mtime - after:+.2f} s"
+        for path in sorted(folder.glob("*.eml"))
+    ]  # what did arrive, for the failure's reader
+    raise AssertionError(f"no code for {address} in {folder} after {timeout} s; there: {seen}")
 
 
 def verified_user(base_url: str, outbox: Path, address: str, password: str = PASSWORD) -> str:
