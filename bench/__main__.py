@@ -249,10 +249,9 @@ def _bare_queue_rate(
     return statistics.median(rates), rates
 
 
-def _cpu_seconds(pids: list[int], only: bool = False) -> float:
-    """User + system CPU seconds of these processes and all their descendants (``only``:
-    not the descendants); Linux ``/proc``, 0.0 where it cannot be read."""
-    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+def _proc_stats() -> dict[int, list[str]]:
+    """Every process's ``/proc/<pid>/stat`` fields after the command name, read once (one
+    moment for every group measured); empty where ``/proc`` cannot be read."""
     stats: dict[int, list[str]] = {}
     with contextlib.suppress(OSError):
         for entry in os.listdir("/proc"):
@@ -260,6 +259,13 @@ def _cpu_seconds(pids: list[int], only: bool = False) -> float:
                 with contextlib.suppress(OSError):
                     text = Path(f"/proc/{entry}/stat").read_text(encoding="ascii", errors="replace")
                     stats[int(entry)] = text.rsplit(")", 1)[1].split()
+    return stats
+
+
+def _cpu_seconds(stats: dict[int, list[str]], pids: list[int], only: bool = False) -> float:
+    """User + system CPU seconds, in ``stats``, of these processes and all their
+    descendants (``only``: not the descendants)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     children: dict[int, list[int]] = collections.defaultdict(list)
     for pid, fields in stats.items():
         children[int(fields[1])].append(pid)
@@ -307,7 +313,8 @@ def _jobs_rate(
                   "bench": ([os.getpid()], True)}  # fmt: skip
         if azurite is not None and azurite.process is not None:
             groups["azurite"] = ([azurite.process.pid], False)
-        cpu_before = {name: _cpu_seconds(pids, own) for name, (pids, own) in groups.items()}
+        stats = _proc_stats()
+        cpu_before = {name: _cpu_seconds(stats, pids, own) for name, (pids, own) in groups.items()}
         started = time.perf_counter()
         answered: list[float] = []
 
@@ -343,7 +350,8 @@ def _jobs_rate(
             for post in posts:
                 post.result()  # a POST that failed fails the run
         elapsed = time.perf_counter() - started
-        cpu_after = {name: _cpu_seconds(pids, own) for name, (pids, own) in groups.items()}
+        stats = _proc_stats()
+        cpu_after = {name: _cpu_seconds(stats, pids, own) for name, (pids, own) in groups.items()}
         spent: dict[str, Any] = {
             "cpu_ms_per_job": {
                 name: round((after - cpu_before[name]) * 1e3 / count, 1)
