@@ -161,6 +161,7 @@ def _entity(job: Job) -> dict[str, Any]:
 
 class TableJobRepository:
     def __init__(self, tables: dict[str, TableClient], clock: Clock | None = None) -> None:
+        from shared.adapters.group_commit import GroupCommit
         from shared.adapters.table_job_index import JobIndex
 
         self._jobs = tables["jobs"]
@@ -169,6 +170,7 @@ class TableJobRepository:
         self._assigned = tables["assignedjobs"]
         self._due = tables["duejobs"]
         self._watch = tables["jobdispatch"]
+        self.watches = GroupCommit(self._watch)  # concurrent creates share transactions
         self._clock = clock
 
     def create(self, job: Job) -> str:
@@ -316,16 +318,16 @@ class TableJobRepository:
         return f"{due}|{job.owner_id}|{job.id}|{job.dispatch_id}"
 
     def watch(self, job: Job) -> None:
-        """The dispatch row of ``job``'s current dispatch (also its open-list entry)."""
-        from azure.data.tables import UpdateMode
-
+        """The dispatch row of ``job``'s current dispatch (also its open-list entry),
+        stored when this returns; rows written at the same moment by other threads of
+        this process go in the same transaction (group_commit.py)."""
         key = self._watch_key(job)
-        self._watch.upsert_entity({
+        self.watches.upsert({
             "PartitionKey": "watch", "RowKey": key, "owner_id": job.owner_id,
             "job_id": job.id, "dispatch_id": job.dispatch_id, "next_check": key.split("|")[0],
             "sched_ms": str(_ms(job.scheduled_time)), "open": job.is_open,
             "data": job_to_json(replace(job, result=None)),
-        }, mode=UpdateMode.REPLACE)  # fmt: skip
+        })  # fmt: skip
 
     def unwatch(self, job: Job) -> None:
         self.drop_watch(self._watch_key(job))

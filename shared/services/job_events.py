@@ -49,10 +49,14 @@ def _send(realtime: RealtimePublisher | None, user_id: str, message: dict[str, A
 
 
 def job_updated(realtime: RealtimePublisher | None, job: Job) -> None:
+    if realtime is None:
+        return  # not configured: nothing to build
     message = {"event": "job.updated", "job": jsonable(job.to_public())}
     for user_id in dict.fromkeys(u for u in (job.owner_id, job.assignee_id) if u):
         _send(realtime, user_id, message)
 
 
 def bid_updated(realtime: RealtimePublisher | None, bid: Bid, user_id: str) -> None:
+    if realtime is None:
+        return
     _send(realtime, user_id, {"event": "bid.updated", "bid": jsonable(bid.to_public())})
