@@ -23,9 +23,9 @@ _TIMEOUTS: dict[str, Any] = {"connection_timeout": 5, "read_timeout": 30}
 
 
 def _options() -> dict[str, Any]:
-    from shared.settings import sdk_transport_options
+    from shared.settings import storage_client_options
 
-    return {**_TIMEOUTS, **sdk_transport_options()}
+    return storage_client_options(**_TIMEOUTS)
 
 
 def _lookup(settings: Mapping[str, str], name: str) -> str | None:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.adapters.clock import SystemClock
 from shared.ports import Clock
-from shared.settings import get_settings, sdk_transport_options
+from shared.settings import get_settings, storage_client_options
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -80,11 +80,9 @@ class Container:
     # -- storage accounts -------------------------------------------------------------
 
     def _client_kwargs(self) -> dict[str, Any]:
-        return {
-            "connection_timeout": _CONNECTION_TIMEOUT,
-            "read_timeout": _READ_TIMEOUT,
-            **sdk_transport_options(),
-        }
+        return storage_client_options(
+            connection_timeout=_CONNECTION_TIMEOUT, read_timeout=_READ_TIMEOUT
+        )
 
     @cached_property
     def credential(self) -> TokenCredential:

@@ -42,6 +42,7 @@ __all__ = [
     "get_settings",
     "reset_settings",
     "sdk_transport_options",
+    "storage_client_options",
     "telemetry_connection_string",
     "telemetry_entra_client_id",
 ]
@@ -73,6 +74,19 @@ def sdk_transport_options() -> dict[str, Any]:
     if bundle:
         options["connection_verify"] = bundle
     return options
+
+
+def storage_client_options(**timeouts: Any) -> dict[str, Any]:
+    """Keyword arguments for the app's (and the local host's) storage clients: the options
+    above and, when no proxy is configured, the lean transport of
+    shared/adapters/sdk_transport.py built with them (one per client: a client closes its
+    transport). ``timeouts``: ``connection_timeout`` and ``read_timeout``."""
+    options = {**timeouts, **sdk_transport_options()}
+    if options.get("use_env_settings") is not False:
+        return options  # a proxy or .netrc: the SDK's own transport honours it
+    from shared.adapters.sdk_transport import Urllib3Transport
+
+    return {**options, "transport": Urllib3Transport(**options)}
 
 
 def telemetry_connection_string() -> str | None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from shared.settings import CA_BUNDLE_SETTINGS, PROXY_SETTINGS, sdk_transport_options
+from shared.adapters.sdk_transport import Urllib3Transport
+from shared.settings import (
+    CA_BUNDLE_SETTINGS,
+    PROXY_SETTINGS,
+    sdk_transport_options,
+    storage_client_options,
+)
 
 
 @pytest.fixture
@@ -46,4 +52,24 @@ def test_the_storage_clients_get_the_options(clean_env: pytest.MonkeyPatch) -> N
     })  # fmt: skip
     transport = Container(settings).table_service._client._client._pipeline._transport
     inner = getattr(transport, "_transport", transport)
+    assert isinstance(inner, Urllib3Transport)
     assert inner._use_env_settings is False
+    assert inner.connection_config.read_timeout == 20  # the container's timeouts reach it
+
+
+def test_the_lean_transport_is_built_with_the_options(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/requests.pem")
+    options = storage_client_options(connection_timeout=5, read_timeout=30)
+    transport = options.pop("transport")
+    assert isinstance(transport, Urllib3Transport)
+    assert options == {"use_env_settings": False, "connection_verify": "/etc/ssl/requests.pem",
+                       "connection_timeout": 5, "read_timeout": 30}  # fmt: skip
+    assert transport.connection_config.verify == "/etc/ssl/requests.pem"
+    config = transport.connection_config
+    assert (config.timeout, config.read_timeout) == (5, 30)
+    assert storage_client_options()["transport"] is not transport  # one per client
+
+
+def test_with_a_proxy_the_sdk_transport_stays(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    assert storage_client_options(read_timeout=30) == {"read_timeout": 30}
