@@ -127,7 +127,7 @@ def test_connections_are_reused(azurite: Azurite) -> None:
         table.get_entity("p", "r")
         with pytest.raises(ResourceNotFoundError):
             table.get_entity("p", "absent")  # an error body is read to its end too
-    [pool] = [pools[key] for key in pools]
+    [pool] = [pools[key] for key in pools.keys()]  # noqa: SIM118 - it refuses iteration
     assert pool.num_connections == 1
 
 
