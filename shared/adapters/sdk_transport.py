@@ -6,9 +6,9 @@ Every storage call of a request or a job goes through azure-core's pipeline and 
 a ``Request``, prepares it (URL re-quoting, cookie jar merge, hooks), merges settings,
 picks the adapter, checks the CA bundle path, and builds a ``Response`` with a cookie jar
 of its own, all for a request that azure-core has already prepared completely (URL,
-headers, body, signature). Measured on this machine against Azurite, a bare
-``Session.get`` costs 0.6 ms of CPU where the same request through urllib3 costs 0.3 ms;
-storage calls are most of a job's CPU (docs/benchmarks.md).
+headers, body, signature). Storage calls are most of a job's CPU; through this transport
+a bare queue cycle runs 1.1 to 1.4 times as fast and a job's hosts spend about a quarter less CPU
+(``python -m bench --only jobs``, docs/benchmarks.md#jobs-throughput-explained).
 
 This transport keeps everything that is azure-core's (its response classes, which wrap a
 ``requests.Response``, streaming, error types, timeouts, ``connection_verify``) and sends
