@@ -229,6 +229,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, 
     """An HTTPS server (a certificate of its own CA for 127.0.0.1) answering 404 with a
     Table service error body; yields its port and the CA's PEM path."""
     import trustme  # requirements-dev.txt: a missing CA library fails, never skips
+
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1")
     ca_path = tmp_path_factory.mktemp("ca") / "ca.pem"
