@@ -42,6 +42,8 @@ def _size(entity: dict[str, Any]) -> int:
 @dataclass(eq=False)
 class _Write:
     entity: dict[str, Any]
+    key: tuple[str, str]
+    weight: int
     wake: threading.Event = field(default_factory=threading.Event)
     done: bool = False
     stored: bool = False
@@ -66,7 +68,9 @@ class GroupCommit:
     def upsert(self, entity: dict[str, Any]) -> None:
         """Store ``entity`` (insert or replace); return when it is stored, or raise what
         storing it alone raised."""
-        write = _Write(entity)
+        # Read here, in the writer's own thread: a malformed entity fails its own call
+        # and can never stop a leader holding others' writes.
+        write = _Write(entity, (str(entity["PartitionKey"]), str(entity["RowKey"])), _size(entity))
         with self._lock:
             self._waiting.append(write)
             if not self._leading:
@@ -85,13 +89,11 @@ class GroupCommit:
         keys: set[tuple[str, str]] = set()
         size = 0
         for write in self._waiting:
-            key = (str(write.entity["PartitionKey"]), str(write.entity["RowKey"]))
-            weight = _size(write.entity)
-            if key in keys or (batch and size + weight > MAX_BYTES):
+            if write.key in keys or (batch and size + write.weight > MAX_BYTES):
                 continue
             batch.append(write)
-            keys.add(key)
-            size += weight
+            keys.add(write.key)
+            size += write.weight
             if len(batch) == MAX_OPERATIONS:
                 break
         for write in batch:

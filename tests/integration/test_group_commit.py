@@ -78,6 +78,15 @@ def test_a_lone_writer_sends_a_plain_upsert() -> None:
     assert [c[:2] for c in table.calls] == [("upsert", ["a"])]
 
 
+def test_an_entity_without_keys_fails_its_own_call_and_blocks_nobody() -> None:
+    table = RecordingTable()
+    commit = GroupCommit(table)  # type: ignore[arg-type]
+    with pytest.raises(KeyError):
+        commit.upsert({"PartitionKey": "watch", "data": "no row key"})
+    commit.upsert(_row("next"))  # leadership was never taken: this one sends at once
+    assert list(table.stored) == ["next"]
+
+
 def test_writes_arriving_during_a_transaction_share_the_next_and_return_once_stored() -> None:
     table = RecordingTable()
     commit = GroupCommit(table)  # type: ignore[arg-type]
