@@ -19,7 +19,9 @@
   ``text.sentiment``, no storage I/O of its own), each beside bare send/receive/delete
   cycles on the same fresh Azurite just before and after (the SDK's client; also through
   the app's transport); medians of 3 such pairs
-  (``--job-scenarios``, ``--repeats``);
+  (``--job-scenarios``, ``--repeats``). ``--compare-with REV``: instead, the first
+  scenario on 2 hosts with REV's hosts and this tree's alternated ``--repeats`` times
+  (``bench_jobs_compare``: the way to compare two versions on a drifting machine);
 - load (``--only load``): 50 concurrent clients, each a registered and verified account on
   its own keep-alive connection, mixing signed-in weather lookups (10 cities, simulated
   provider), history reads, job creation (scheduled a day ahead, so the queue worker
@@ -228,6 +230,58 @@ def bench_jobs(
     return results
 
 
+def bench_jobs_compare(
+    values: dict[str, str], rev: str, repeats: int, users: int, per_user: int
+) -> dict[str, Any]:
+    """The jobs figure (2 hosts) of git revision ``rev`` and of this tree, alternated
+    ``repeats`` times, each run paired with its bare cycles as in ``bench_jobs``. The
+    harness (clients, bare loop, counting) is this tree's for both; only the hosts run
+    ``rev``'s code, from a temporary worktree. Alternating is what makes two versions
+    comparable on a machine whose speed drifts by tens of per cent within an hour."""
+    import shutil
+    import tempfile
+
+    kind, params = "text.sentiment", BENCH_KINDS["text.sentiment"]
+    runs: dict[str, list[dict[str, Any]]] = {rev: [], "this tree": []}
+    with tempfile.TemporaryDirectory(prefix="bench-rev-") as temp:
+        tree = Path(temp) / "tree"
+        subprocess.run(["git", "worktree", "add", "--detach", str(tree), rev], cwd=ROOT,
+                       check=True, capture_output=True, timeout=120)  # fmt: skip
+        try:
+            for index in (ROOT / "data").glob("*.sqlite3"):  # the built city index
+                shutil.copy(index, tree / "data" / index.name)
+            for _ in range(repeats):
+                for label, cwd in ((rev, tree), ("this tree", ROOT)):
+                    with Azurite() as fresh:
+                        _, before = _bare_queue_rate(fresh)
+                        settings = {**values, "AzureWebJobsStorage": fresh.connection_string,
+                                    "SENTIMENT_PROVIDER": "local"}  # fmt: skip
+                        rate, warnings, spent = _jobs_rate(
+                            settings, users, per_user, 2, kind, params, azurite=fresh, cwd=cwd
+                        )
+                        _, after = _bare_queue_rate(fresh)
+                    bare = statistics.median(before + after)
+                    runs[label].append({"jobs_per_second": rate, "ratio": rate / bare,
+                                        "warnings": warnings, **spent})  # fmt: skip
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT,
+                           check=False, capture_output=True, timeout=120)  # fmt: skip
+    results: dict[str, Any] = {"scenario": f"{users} users x {per_user} jobs, 2 hosts",
+                               "repeats": repeats}  # fmt: skip
+    for label, found in runs.items():
+        cpu = {group: statistics.median(r["cpu_ms_per_job"][group] for r in found)
+               for group in found[0]["cpu_ms_per_job"]}  # fmt: skip
+        results[label] = {
+            "jobs_per_second": statistics.median(r["jobs_per_second"] for r in found),
+            "ratio": round(statistics.median(r["ratio"] for r in found), 3),
+            "all_ratios": [round(r["ratio"], 3) for r in found],
+            "all_jobs_per_second": [r["jobs_per_second"] for r in found],
+            "cpu_ms_per_job": cpu,
+            "warnings_logged": sum(r["warnings"] for r in found),
+        }
+    return results
+
+
 def _bare_queue_rate(
     azurite: Azurite, runs: int = 5, count: int = 200, app_transport: bool = False
 ) -> tuple[float, list[float]]:
@@ -295,7 +349,7 @@ def _cpu_seconds(stats: dict[int, list[str]], pids: list[int], only: bool = Fals
 
 def _jobs_rate(
     values: dict[str, str], users: int, per_user: int, host_count: int, kind: str,
-    params: dict[str, Any], azurite: Azurite | None = None,
+    params: dict[str, Any], azurite: Azurite | None = None, cwd: Path | None = None,
 ) -> tuple[float, int, dict[str, Any]]:  # fmt: skip
     """Create ``users * per_user`` jobs of ``kind`` through ``host_count`` local hosts on
     one Azurite (16 clients at once) and time until all are completed (each host also runs
@@ -318,7 +372,7 @@ def _jobs_rate(
                            datetime.now(UTC)).access_token for _ in range(users)]  # fmt: skip
     count = users * per_user
     with ExitStack() as stack:
-        hosts = [stack.enter_context(LocalHost(values)) for _ in range(host_count)]
+        hosts = [stack.enter_context(LocalHost(values, cwd=cwd)) for _ in range(host_count)]
         session = requests.Session()
         session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=16))
         for host in hosts:
@@ -761,6 +815,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--job-scenarios", default="50x10,1x200",
                         help="jobs: USERSxJOBS_EACH, comma-separated")  # fmt: skip
     parser.add_argument("--repeats", type=int, default=3, help="bare/jobs pairs per figure")
+    parser.add_argument("--compare-with", metavar="REV",
+                        help="jobs: the first scenario, 2 hosts, REV's hosts and this "
+                             "tree's alternated --repeats times")  # fmt: skip
     parser.add_argument("--clients", type=int, default=50, help="load: concurrent clients")
     parser.add_argument("--duration", type=float, default=60.0, help="load: seconds")
     parser.add_argument("--only", action="append", choices=SECTIONS, help="run only these sections")
@@ -856,7 +913,13 @@ def main(argv: list[str] | None = None) -> int:
             scenarios = tuple(
                 (int(u), int(n)) for u, n in (x.split("x") for x in args.job_scenarios.split(","))
             )
-            results["jobs"] = bench_jobs(values, args.repeats, scenarios)
+            if args.compare_with:
+                users, per_user = scenarios[0]
+                results["jobs_compare"] = bench_jobs_compare(
+                    values, args.compare_with, args.repeats, users, per_user
+                )
+            else:
+                results["jobs"] = bench_jobs(values, args.repeats, scenarios)
         if "load" in run:
             steps.start("load")
             results["load"] = bench_load(
