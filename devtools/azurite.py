@@ -65,15 +65,37 @@ def connection_string(blob_port: int, queue_port: int, table_port: int) -> str:
     )
 
 
+PORT_ATTEMPTS = 3  # free ports tried when another process takes one first
+
+
+class PortTaken(RuntimeError):
+    """Azurite could not listen: another process holds one of its ports."""
+
+
 @dataclass
 class Azurite:
-    """One Azurite process on loopback. ``location=None`` keeps everything in memory."""
+    """One Azurite process on loopback. ``location=None`` keeps everything in memory.
 
-    blob_port: int = field(default_factory=free_port)
-    queue_port: int = field(default_factory=free_port)
-    table_port: int = field(default_factory=free_port)
+    Ports left out (0) are chosen free. A free port is free only when it is chosen: the
+    kernel can hand it to another process's outgoing connection (the same ephemeral range)
+    before Azurite binds it, and Azurite then exits with EADDRINUSE (seen once in a
+    fresh-clone run of the suite). Ports chosen here are chosen again and the start
+    retried; ports the caller named are the caller's, and their failure is reported."""
+
+    blob_port: int = 0
+    queue_port: int = 0
+    table_port: int = 0
     location: Path | None = None
     process: subprocess.Popen[bytes] | None = None
+    chosen_ports: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        if not (self.blob_port or self.queue_port or self.table_port):
+            self.chosen_ports = True
+            self._choose_ports()
+
+    def _choose_ports(self) -> None:
+        self.blob_port, self.queue_port, self.table_port = free_port(), free_port(), free_port()
 
     @property
     def ports(self) -> tuple[int, int, int]:
@@ -84,6 +106,16 @@ class Azurite:
         return connection_string(*self.ports)
 
     def start(self, timeout: float = 30.0) -> Azurite:
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                return self._start(timeout)
+            except PortTaken:
+                if not self.chosen_ports or attempt == PORT_ATTEMPTS:
+                    raise
+                self._choose_ports()
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> Azurite:
         args = [
             azurite_executable(),
             "--silent",
@@ -113,9 +145,8 @@ class Azurite:
                     if self.process.stderr
                     else ""
                 )
-                raise RuntimeError(
-                    f"Azurite exited at start (code {self.process.returncode}): {err}"
-                )
+                failure = PortTaken if "EADDRINUSE" in err else RuntimeError
+                raise failure(f"Azurite exited at start (code {self.process.returncode}): {err}")
             if all(port_open(p) for p in self.ports):
                 return self
             time.sleep(0.05)
