@@ -48,6 +48,7 @@ class LocalHost:
         self.values = {k: str(v) for k, v in values.items()}
         self.app = app
         self.port = port or free_port()
+        self.chosen_port = port is None  # chosen again if taken before the host binds it
         self.cwd = cwd or ROOT
         self.extra_args = extra_args
         self.host_section = host_section  # the "Host" object of local.settings.json
@@ -78,6 +79,23 @@ class LocalHost:
         return records
 
     def start(self, timeout: float = 30.0) -> LocalHost:
+        """Start the host and wait until it listens. A port chosen free can be taken by
+        another process (an outgoing connection gets ports from the same range) before
+        the host binds it: then a new port is chosen and the start retried, at most 3
+        times (devtools/azurite.py does the same for Azurite)."""
+        for attempt in range(1, 4):
+            try:
+                return self._start(timeout)
+            except RuntimeError as exc:
+                if not (self.chosen_port and "Address already in use" in str(exc)) or attempt == 3:
+                    raise
+                if self._reader is not None:
+                    self._reader.join(timeout=2)  # the failed process's last lines
+                self.port = free_port()
+                self._lines.clear()
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> LocalHost:
         document: dict[str, Any] = {"IsEncrypted": False, "Values": self.values}
         if self.host_section is not None:
             document["Host"] = self.host_section
