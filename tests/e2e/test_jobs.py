@@ -492,12 +492,17 @@ def test_a_comment_whose_scoring_run_failed_is_scored_by_the_queue_retry_within_
 
     scored = wait_for(sentiment, timeout=20, interval=0.2)
     assert scored["label"] == "positive" and scored["source"] == "azure-language"
-    runs = [
-        r.get("outcome")
-        for r in host.log_records()
-        if r.get("event") == "invocation" and r.get("function") == "score_bid_sentiment"
-    ]
-    assert runs[:2] == ["Failed", "Succeeded"], runs
+
+    def runs() -> list[str]:  # the host logs an invocation once it has returned
+        found = [
+            str(r.get("outcome"))
+            for r in host.log_records()
+            if r.get("event") == "invocation" and r.get("function") == "score_bid_sentiment"
+        ]
+        return found if len(found) >= 2 else []
+
+    found = wait_for(runs, timeout=10)
+    assert found[:2] == ["Failed", "Succeeded"], found
 
 
 def test_ten_long_cyrillic_texts_complete_and_the_result_reads_back(host: LocalHost) -> None:
