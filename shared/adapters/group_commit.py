@@ -55,7 +55,7 @@ class GroupCommit:
     """Replace-mode upserts into ``table``, one partition, shared transactions.
 
     ``sent`` counts the storage calls made (transactions and single upserts) and ``rows``
-    the rows written, for tests and the bench."""
+    the rows written (tests read them)."""
 
     def __init__(self, table: TableClient) -> None:
         self._table = table

@@ -89,8 +89,11 @@ class Urllib3Transport(RequestsTransport):
                 if isinstance(verify, str):
                     pool_kwargs["ca_certs"] = verify
         try:
-            url = urllib3.util.parse_url(request.url)
-            pool = pool_manager.connection_from_url(request.url, pool_kwargs=pool_kwargs or None)
+            url = urllib3.util.parse_url(request.url)  # once: the pool and the target
+            pool = pool_manager.connection_from_host(
+                url.host, port=url.port, scheme=url.scheme or "http",
+                pool_kwargs=pool_kwargs or None,
+            )  # fmt: skip
             raw = pool.urlopen(
                 request.method,
                 url.request_uri,  # origin form, as requests sends it
