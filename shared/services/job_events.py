@@ -38,9 +38,7 @@ def jsonable(value: dict[str, Any]) -> dict[str, Any]:
     return dict(json.loads(json.dumps(value, default=_default)))
 
 
-def _send(realtime: RealtimePublisher | None, user_id: str, message: dict[str, Any]) -> None:
-    if realtime is None:
-        return
+def _send(realtime: RealtimePublisher, user_id: str, message: dict[str, Any]) -> None:
     try:
         realtime.send_to_user(user_id, message)
     except Exception:  # a push never fails what it reports
@@ -50,7 +48,7 @@ def _send(realtime: RealtimePublisher | None, user_id: str, message: dict[str, A
 
 def job_updated(realtime: RealtimePublisher | None, job: Job) -> None:
     if realtime is None:
-        return  # not configured: nothing to build
+        return  # not configured: nothing to build or send
     message = {"event": "job.updated", "job": jsonable(job.to_public())}
     for user_id in dict.fromkeys(u for u in (job.owner_id, job.assignee_id) if u):
         _send(realtime, user_id, message)
