@@ -17,9 +17,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT_NAME = "devstoreaccount1"
@@ -68,6 +71,25 @@ def connection_string(blob_port: int, queue_port: int, table_port: int) -> str:
 PORT_ATTEMPTS = 3  # free ports tried when another process takes one first
 
 
+def start_on_free_ports(
+    start: Callable[[], T],
+    taken: Callable[[Exception], bool],
+    choose_again: Callable[[], None] | None,
+) -> T:
+    """``start()``, again on new ports (``choose_again()``) while it fails because a port
+    chosen free was taken before the server bound it (``taken(error)``), at most
+    ``PORT_ATTEMPTS`` times in all. ``choose_again`` None: the ports are the caller's own,
+    the first failure is raised. Azurite and the tests' local host start this way."""
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        try:
+            return start()
+        except Exception as exc:
+            if choose_again is None or attempt == PORT_ATTEMPTS or not taken(exc):
+                raise
+            choose_again()
+    raise AssertionError("unreachable")
+
+
 class PortTaken(RuntimeError):
     """Azurite could not listen: another process holds one of its ports."""
 
@@ -106,14 +128,11 @@ class Azurite:
         return connection_string(*self.ports)
 
     def start(self, timeout: float = 30.0) -> Azurite:
-        for attempt in range(1, PORT_ATTEMPTS + 1):
-            try:
-                return self._start(timeout)
-            except PortTaken:
-                if not self.chosen_ports or attempt == PORT_ATTEMPTS:
-                    raise
-                self._choose_ports()
-        raise AssertionError("unreachable")
+        return start_on_free_ports(
+            lambda: self._start(timeout),
+            lambda error: isinstance(error, PortTaken),
+            self._choose_ports if self.chosen_ports else None,
+        )
 
     def _start(self, timeout: float) -> Azurite:
         args = [

@@ -22,7 +22,7 @@ from typing import Any
 
 import requests
 
-from devtools.azurite import free_port, port_open
+from devtools.azurite import free_port, port_open, start_on_free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,17 +83,21 @@ class LocalHost:
         another process (an outgoing connection gets ports from the same range) before
         the host binds it: then a new port is chosen and the start retried, at most 3
         times (devtools/azurite.py does the same for Azurite)."""
-        for attempt in range(1, 4):
-            try:
-                return self._start(timeout)
-            except RuntimeError as exc:
-                if not (self.chosen_port and "Address already in use" in str(exc)) or attempt == 3:
-                    raise
-                if self._reader is not None:
-                    self._reader.join(timeout=2)  # the failed process's last lines
-                self.port = free_port()
-                self._lines.clear()
-        raise AssertionError("unreachable")
+
+        def taken(error: Exception) -> bool:
+            return isinstance(error, RuntimeError) and "Address already in use" in str(error)
+
+        return start_on_free_ports(
+            lambda: self._start(timeout),
+            taken,
+            self._choose_port if self.chosen_port else None,
+        )
+
+    def _choose_port(self) -> None:
+        if self._reader is not None:
+            self._reader.join(timeout=2)  # the failed process's last lines
+        self.port = free_port()
+        self._lines.clear()
 
     def _start(self, timeout: float) -> LocalHost:
         document: dict[str, Any] = {"IsEncrypted": False, "Values": self.values}
