@@ -198,24 +198,16 @@ def bench_jobs(
     Each run also counts the warnings the hosts logged (a lost race, a job message sent
     again)."""
     results: dict[str, Any] = {"repeats": repeats, "kind": "text.sentiment"}
-    kind, params = "text.sentiment", BENCH_KINDS["text.sentiment"]
     for users, per_user in scenarios:
         figures: dict[str, Any] = {}
         for hosts in (1, 2):
             label = f"{hosts}_host{'s' if hosts > 1 else ''}"
             runs = []
             for _ in range(repeats):
-                with Azurite() as fresh:
-                    _, before = _bare_queue_rate(fresh)
-                    settings = {**values, "AzureWebJobsStorage": fresh.connection_string,
-                                "SENTIMENT_PROVIDER": "local"}  # fmt: skip
-                    rate, warnings, spent = _jobs_rate(
-                        settings, users, per_user, hosts, kind, params, azurite=fresh
-                    )
-                    _, after = _bare_queue_rate(fresh)
-                    lean, _ = _bare_queue_rate(fresh, app_transport=True)
-                bare = statistics.median(before + after)
-                runs.append((rate, rate / bare, bare, warnings, before + after, spent, lean))
+                rate, bare, bare_runs, warnings, spent, lean = _paired_run(
+                    values, users, per_user, hosts, app_transport_bare=True
+                )
+                runs.append((rate, rate / bare, bare, warnings, bare_runs, spent, lean))
             runs.sort(key=lambda r: r[1])
             rate, ratio, bare, warnings, bare_runs, spent, lean = runs[len(runs) // 2]
             spread = [round(runs[0][1], 2), round(runs[-1][1], 2)]
@@ -241,7 +233,6 @@ def bench_jobs_compare(
     import shutil
     import tempfile
 
-    kind, params = "text.sentiment", BENCH_KINDS["text.sentiment"]
     runs: dict[str, list[dict[str, Any]]] = {rev: [], "this tree": []}
     with tempfile.TemporaryDirectory(prefix="bench-rev-") as temp:
         tree = Path(temp) / "tree"
@@ -252,15 +243,9 @@ def bench_jobs_compare(
                 shutil.copy(index, tree / "data" / index.name)
             for _ in range(repeats):
                 for label, cwd in ((rev, tree), ("this tree", ROOT)):
-                    with Azurite() as fresh:
-                        _, before = _bare_queue_rate(fresh)
-                        settings = {**values, "AzureWebJobsStorage": fresh.connection_string,
-                                    "SENTIMENT_PROVIDER": "local"}  # fmt: skip
-                        rate, warnings, spent = _jobs_rate(
-                            settings, users, per_user, 2, kind, params, azurite=fresh, cwd=cwd
-                        )
-                        _, after = _bare_queue_rate(fresh)
-                    bare = statistics.median(before + after)
+                    rate, bare, _, warnings, spent, _ = _paired_run(
+                        values, users, per_user, 2, cwd=cwd
+                    )
                     runs[label].append({"jobs_per_second": rate, "ratio": rate / bare,
                                         "warnings": warnings, **spent})  # fmt: skip
         finally:
@@ -280,6 +265,27 @@ def bench_jobs_compare(
             "warnings_logged": sum(r["warnings"] for r in found),
         }
     return results
+
+
+def _paired_run(
+    values: dict[str, str], users: int, per_user: int, hosts: int,
+    cwd: Path | None = None, app_transport_bare: bool = False,
+) -> tuple[float, float, list[float], int, dict[str, Any], float | None]:  # fmt: skip
+    """One jobs run (``text.sentiment``) on a fresh Azurite between bare cycles just before
+    and just after it: jobs/s, the bare figure (the median of both sets), every bare run,
+    the warnings logged, where the CPU went, and (``app_transport_bare``) the bare cycles
+    through the app's transport."""
+    kind, params = "text.sentiment", BENCH_KINDS["text.sentiment"]
+    with Azurite() as fresh:
+        _, before = _bare_queue_rate(fresh)
+        settings = {**values, "AzureWebJobsStorage": fresh.connection_string,
+                    "SENTIMENT_PROVIDER": "local"}  # fmt: skip
+        rate, warnings, spent = _jobs_rate(
+            settings, users, per_user, hosts, kind, params, azurite=fresh, cwd=cwd
+        )
+        _, after = _bare_queue_rate(fresh)
+        lean = _bare_queue_rate(fresh, app_transport=True)[0] if app_transport_bare else None
+    return rate, statistics.median(before + after), before + after, warnings, spent, lean
 
 
 def _bare_queue_rate(
