@@ -59,9 +59,12 @@ class RecordingTable:
 
 
 def _concurrently(writes: list[Callable[[], None]]) -> list[BaseException | None]:
+    """Run ``writes`` each in its own thread, all released at once; what each raised."""
     errors: list[BaseException | None] = [None] * len(writes)
+    barrier = threading.Barrier(len(writes))
 
     def run(index: int) -> None:
+        barrier.wait()
         try:
             writes[index]()
         except Exception as exc:  # what each writer saw
@@ -188,16 +191,8 @@ def test_on_azurite_concurrent_writers_share_transactions_and_all_rows_land(
 ) -> None:
     commit = GroupCommit(table)
     keys = [f"{i:03d}|{uuid.uuid4().hex}" for i in range(40)]
-    barrier = threading.Barrier(len(keys))
-
-    def write(key: str) -> Callable[[], None]:
-        def run() -> None:
-            barrier.wait()
-            commit.upsert(_row(key, data="x" * 500, open=True))
-
-        return run
-
-    assert _concurrently([write(k) for k in keys]) == [None] * len(keys)
+    writes = [lambda k=k: commit.upsert(_row(k, data="x" * 500, open=True)) for k in keys]
+    assert _concurrently(writes) == [None] * len(keys)
     stored = {e["RowKey"]: e for e in table.query_entities("PartitionKey eq 'watch'")}
     assert set(stored) == set(keys) and all(e["open"] is True for e in stored.values())
     assert commit.rows == len(keys)
@@ -207,17 +202,10 @@ def test_on_azurite_concurrent_writers_share_transactions_and_all_rows_land(
 def test_on_azurite_a_row_the_service_refuses_fails_only_its_writer(table: TableClient) -> None:
     commit = GroupCommit(table)
     keys = [f"row{i}" for i in range(12)]
-    barrier = threading.Barrier(len(keys))
-
-    def write(key: str) -> Callable[[], None]:
-        def run() -> None:
-            barrier.wait()
-            size = 70_000 if key == "row5" else 10  # a string property over 64 KiB
-            commit.upsert(_row(key, data="y" * size))
-
-        return run
-
-    errors = _concurrently([write(k) for k in keys])
+    sizes = {"row5": 70_000}  # a string property over 64 KiB; the others 10 characters
+    errors = _concurrently(
+        [lambda k=k: commit.upsert(_row(k, data="y" * sizes.get(k, 10))) for k in keys]
+    )
     assert [k for k, e in zip(keys, errors, strict=True) if e is not None] == ["row5"]
     assert isinstance(errors[5], HttpResponseError)
     stored = {e["RowKey"] for e in table.query_entities("PartitionKey eq 'watch'")}
