@@ -177,6 +177,8 @@ def load_host_config(path: Path, environ: Mapping[str, str] | None = None) -> Ho
         raise ConfigError(f"{path}: invalid queue settings: {exc}") from exc
     if not 1 <= options.batch_size <= 32:
         raise ConfigError(f"{path}: queues.batchSize must be 1..32 (the Storage maximum)")
+    if options.new_batch_threshold < 0:
+        raise ConfigError(f"{path}: queues.newBatchThreshold must not be negative")
     if options.max_dequeue_count < 1:
         raise ConfigError(f"{path}: queues.maxDequeueCount must be at least 1")
     if options.message_encoding not in {"base64", "none"}:

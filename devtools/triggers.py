@@ -2,6 +2,12 @@
 
 Queue trigger (per function, one polling thread):
 - receives up to ``batchSize`` messages, hidden for the function timeout while they run;
+- receives the next batch as soon as the messages still being processed are down to
+  ``newBatchThreshold``, so at most ``batchSize + newBatchThreshold`` run at once (the
+  WebJobs ``QueueListener``'s ``WaitForNewBatchThreshold``: Azure/azure-webjobs-sdk,
+  src/Microsoft.Azure.WebJobs.Host/Queues/Listeners/QueueListener.cs; host.json reference:
+  "the maximum number of concurrent messages being processed per function is batchSize
+  plus newBatchThreshold");
 - an empty queue backs the polling interval off exponentially (with jitter) from 100 ms up
   to ``maxPollingInterval``; a message found resets it;
 - ``messageEncoding: base64`` messages are decoded before the function sees them;
@@ -26,7 +32,7 @@ import math
 import random
 import threading
 from collections.abc import Mapping
-from concurrent.futures import Future, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -84,7 +90,8 @@ class QueueListener:
         # shortens it for tests that kill the host.
         lease = float(settings.get("LOCALHOST_QUEUE_MESSAGE_LEASE") or 600)
         self.processing_visibility = max(1, math.ceil(lease))
-        self._in_flight: dict[str, Any] = {}
+        self._in_flight: dict[str, Any] = {}  # by message id, for the lease renewal
+        self._processing: set[Future[Outcome]] = set()  # settled: run, then deleted or released
         self._lock = threading.Lock()
         self._renewer = threading.Thread(target=self._renew, name=f"renew-{spec.name}", daemon=True)
         self._stop = threading.Event()
@@ -152,19 +159,29 @@ class QueueListener:
                 found = 0
             if found:
                 interval = MIN_POLLING_INTERVAL
+                self._wait_for_new_batch_threshold()
                 continue
             self._wake.wait(interval * random.uniform(0.8, 1.0))
             self._wake.clear()
             interval = min(interval * 2, max(self.options.max_polling_interval, 0.1))
+        self._wait_for_new_batch_threshold(0)  # stopping: every message received is settled
+
+    def _wait_for_new_batch_threshold(self, threshold: int | None = None) -> None:
+        """Wait until at most ``threshold`` (``newBatchThreshold``) messages are still being
+        processed."""
+        limit = self.options.new_batch_threshold if threshold is None else threshold
+        while len(self._processing) > limit:
+            done, _ = wait(self._processing, return_when=FIRST_COMPLETED)
+            self._processing -= done
 
     def poll_once(self) -> int:
-        """Receive one batch and process it; return how many messages were received."""
+        """Receive one batch and start processing it; return how many messages were
+        received (the run loop waits for the new-batch threshold)."""
         pages = self.queue.receive_messages(
             messages_per_page=self.options.batch_size,
             visibility_timeout=self.processing_visibility,
         ).by_page()
         messages = list(next(pages, []))
-        futures: list[Future[Outcome]] = []
         for message in messages:
             if (message.dequeue_count or 0) > self.options.max_dequeue_count:
                 # Already failed maxDequeueCount times (e.g. the host died mid-run).
@@ -172,8 +189,7 @@ class QueueListener:
                 continue
             future = self._process(message)
             if future is not None:
-                futures.append(future)
-        wait(futures)
+                self._processing.add(future)
         return len(messages)
 
     def _process(self, message: Any) -> Future[Outcome] | None:

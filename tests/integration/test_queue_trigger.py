@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import azure.functions as func
 import pytest
@@ -36,6 +37,8 @@ class Harness:
         azurite: Azurite,
         handler: Callable[[func.QueueMessage], None],
         lease: str | None = None,
+        queues: dict[str, str] | None = None,
+        workers: int = 4,
     ) -> None:
         self.queue_name = f"q{uuid.uuid4().hex[:12]}"
         self.received: list[func.QueueMessage] = []
@@ -47,8 +50,10 @@ class Harness:
             handler(msg)
 
         (spec,) = index_functions(app)
-        self.config = load_host_config(ROOT / "host.json", environ=FAST)
-        self.invoker = Invoker(max_workers=4, timeout=30)
+        overrides = {f"AzureFunctionsJobHost__extensions__queues__{k}": v
+                     for k, v in (queues or {}).items()}  # fmt: skip
+        self.config = load_host_config(ROOT / "host.json", environ={**FAST, **overrides})
+        self.invoker = Invoker(max_workers=workers, timeout=30)
         settings = {"Storage": azurite.connection_string}
         if lease:
             settings["LOCALHOST_QUEUE_MESSAGE_LEASE"] = lease
@@ -85,9 +90,10 @@ def harness(azurite: Azurite) -> Iterator[Callable[..., Harness]]:
     started: list[Harness] = []
 
     def start(
-        handler: Callable[[func.QueueMessage], None] = lambda msg: None, lease: str | None = None
-    ) -> Harness:
-        value = Harness(azurite, handler, lease).start()
+        handler: Callable[[func.QueueMessage], None] = lambda msg: None,
+        lease: str | None = None, **options: Any,
+    ) -> Harness:  # fmt: skip
+        value = Harness(azurite, handler, lease, **options).start()
         started.append(value)
         return value
 
@@ -182,6 +188,48 @@ def test_a_batch_is_processed_concurrently(harness: Callable[..., Harness]) -> N
     wait_for(lambda: len(h.received) == 4)
     wait_for(lambda: h.remaining() == 0)
     assert peak >= 2
+
+
+def test_the_next_batch_is_received_when_the_running_are_down_to_new_batch_threshold(
+    harness: Callable[..., Harness],
+) -> None:
+    """batchSize 4, newBatchThreshold 2: 4 run; when 2 of them finish, the next 4 are
+    received at once, so 6 run together and never more (the WebJobs QueueListener's
+    WaitForNewBatchThreshold, Azure/azure-webjobs-sdk
+    src/Microsoft.Azure.WebJobs.Host/Queues/Listeners/QueueListener.cs; the host.json
+    reference: at most batchSize plus newBatchThreshold at once). A listener that waited for
+    its whole batch would run only the 2 still held."""
+    running: set[str] = set()
+    peak = 0
+    lock = threading.Lock()
+    release = {str(i): threading.Event() for i in range(10)}
+
+    def held(msg: func.QueueMessage) -> None:
+        nonlocal peak
+        body = msg.get_body().decode()
+        with lock:
+            running.add(body)
+            peak = max(peak, len(running))
+        release[body].wait(20)
+        with lock:
+            running.discard(body)
+
+    h = harness(held, queues={"batchSize": "4", "newBatchThreshold": "2"}, workers=10)
+    for index in range(10):
+        h.raw.send_message(base64.b64encode(str(index).encode()).decode())
+    wait_for(lambda: len(running) == 4)
+    first = sorted(running)
+    time.sleep(0.5)  # the listener may poll meanwhile: it must not receive more
+    assert len(running) == 4
+    for body in first[:2]:
+        release[body].set()
+    wait_for(lambda: len(running) == 6, timeout=10)
+    time.sleep(0.5)
+    assert len(running) == 6 and peak == 6
+    for event in release.values():
+        event.set()
+    wait_for(lambda: len(h.received) == 10 and h.remaining() == 0, timeout=20)
+    assert peak == 6
 
 
 def test_a_running_message_stays_hidden_past_its_lease_by_renewal(

@@ -52,6 +52,7 @@ def test_the_repository_host_json() -> None:
     assert config.queues.max_dequeue_count == 5
     assert config.queues.message_encoding == "base64"
     assert config.queues.batch_size == 16
+    assert config.queues.new_batch_threshold == 8
     assert config.function_timeout == 300
 
 
@@ -86,8 +87,20 @@ def test_timespans(value: str | int, seconds: float) -> None:
     assert parse_timespan(value) == seconds
 
 
-def test_invalid_queue_settings_are_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("queues", "message"),
+    [({"batchSize": 64}, "batchSize"), ({"newBatchThreshold": -1}, "newBatchThreshold")],
+)
+def test_invalid_queue_settings_are_refused(
+    tmp_path: Path, queues: dict[str, int], message: str
+) -> None:
     path = tmp_path / "host.json"
-    path.write_text(json.dumps({"extensions": {"queues": {"batchSize": 64}}}))
-    with pytest.raises(ConfigError, match="batchSize"):
+    path.write_text(json.dumps({"extensions": {"queues": queues}}))
+    with pytest.raises(ConfigError, match=message):
         load_host_config(path, environ={})
+
+
+def test_new_batch_threshold_defaults_to_half_the_batch_size(tmp_path: Path) -> None:
+    path = tmp_path / "host.json"
+    path.write_text(json.dumps({"extensions": {"queues": {"batchSize": 5}}}))
+    assert load_host_config(path, environ={}).queues.new_batch_threshold == 2
