@@ -131,6 +131,37 @@ def test_connections_are_reused(azurite: Azurite) -> None:
     assert pool.num_connections == 1
 
 
+def test_a_transaction_answer_is_read_without_the_email_parser(
+    azurite: Azurite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An entity-group transaction's multipart answer: its header block takes the
+    transport's shortcut (tests/unit/test_response_headers.py), and the parts are read by
+    table_batch.py; the SDK's own transport hands the same header block to the email
+    parser. The outcome is the same either way (test_table_batch.py)."""
+    import email.parser
+
+    from shared.adapters.table_batch import lean_transactions
+
+    parsed: list[str] = []
+    real = email.parser.Parser.parsestr
+    monkeypatch.setattr(
+        email.parser.Parser, "parsestr",
+        lambda self, text, headersonly=False: parsed.append(text) or real(self, text, headersonly),
+    )  # fmt: skip
+    for kind, expected in (("urllib3", 0), ("requests", 1)):
+        table = lean_transactions(TableClient.from_connection_string(
+            azurite.connection_string, f"t{uuid.uuid4().hex[:12]}",
+            transport=TRANSPORTS[kind](use_env_settings=False),
+        ))  # fmt: skip
+        table.create_table()
+        parsed.clear()
+        table.submit_transaction(
+            [("upsert", {"PartitionKey": "p", "RowKey": str(n), "v": n}) for n in range(5)]
+        )
+        assert sum("multipart/mixed" in text.lower() for text in parsed) == expected, kind
+        assert len(list(table.query_entities("PartitionKey eq 'p'"))) == 5
+
+
 # -- the same errors from faults -------------------------------------------------------
 
 
