@@ -174,6 +174,7 @@ BENCH_KINDS: dict[str, dict[str, Any]] = {
 # (users, jobs per user): issue 17's targets, 2 hosts: >= 0.5x bare cycles for 50 users
 # with 10 jobs each, >= 0.25x for 200 jobs of one user; 1 host beside both.
 JOB_SCENARIOS = ((50, 10), (1, 200))
+WARMUP_JOBS = 16  # a host's untimed jobs before a jobs run (one queue batch)
 
 
 def bench_jobs(
@@ -383,6 +384,34 @@ def _jobs_rate(
         session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=16))
         for host in hosts:
             session.get(f"{host.url}/api/health", timeout=10)
+        # The clients POST through urllib3 (keep-alive, 16 connections a host), not
+        # requests: they share the 2 cores with what is measured, and requests costs
+        # about twice the CPU a request (docs/benchmarks.md).
+        clients = urllib3.PoolManager(maxsize=16, retries=False)
+
+        def post(host: Any, token: str, index: int) -> str:
+            body = json.dumps({"name": f"bench {index}", "kind": kind, "params": params})
+            response = clients.request(
+                "POST", f"{host.url}/api/jobs", body=body.encode(), timeout=60,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )  # fmt: skip
+            if response.status != 201:
+                raise RuntimeError(f"POST /api/jobs: {response.status} {response.data[:200]!r}")
+            return str(json.loads(response.data)["id"])
+
+        # Untimed warm-up, as the bare loop's first cycles: each host creates and completes
+        # WARMUP_JOBS jobs of another user first, so that the timed window measures
+        # throughput, not a host's first use of the job path (imports, clients, its first
+        # storage connections), which has its own figure (--only firstrequest).
+        warm_token = issuer.issue("bench-warmup", "warmup@example.com",
+                                  datetime.now(UTC)).access_token  # fmt: skip
+        warm = {post(host, warm_token, n) for host in hosts for n in range(WARMUP_JOBS)}
+        warm_deadline = time.monotonic() + 60
+        while warm - _completed(hosts) and time.monotonic() < warm_deadline:
+            time.sleep(0.05)
+        if warm - _completed(hosts):
+            raise RuntimeError(f"warm-up: {len(warm - _completed(hosts))} jobs not completed")
+        read = [len(host._lines) for host in hosts]  # the timed window's lines come after
         # (pids, only these processes: the hosts and Azurite are this one's children)
         groups = {"hosts": ([h.process.pid for h in hosts if h.process is not None], False),
                   "bench": ([os.getpid()], True)}  # fmt: skip
@@ -393,21 +422,8 @@ def _jobs_rate(
         started = time.perf_counter()
         answered: list[float] = []
 
-        # The clients POST through urllib3 (keep-alive, 16 connections a host), not
-        # requests: they share the 2 cores with what is measured, and requests costs
-        # about twice the CPU a request (docs/benchmarks.md).
-        clients = urllib3.PoolManager(maxsize=16, retries=False)
-
         def create(index: int) -> None:
-            host = hosts[index % len(hosts)]
-            body = json.dumps({"name": f"bench {index}", "kind": kind, "params": params})
-            response = clients.request(
-                "POST", f"{host.url}/api/jobs", body=body.encode(), timeout=60,
-                headers={"Authorization": f"Bearer {tokens[index % users]}",
-                         "Content-Type": "application/json"},
-            )  # fmt: skip
-            if response.status != 201:
-                raise RuntimeError(f"POST /api/jobs: {response.status} {response.data[:200]!r}")
+            post(hosts[index % len(hosts)], tokens[index % users], index)
             answered.append(time.perf_counter())
 
         # Completions are counted from the hosts' own "job completed" log lines (read
@@ -416,7 +432,6 @@ def _jobs_rate(
         # being measured. The summaries are read once at the end, as the proof.
         first_done: float | None = None
         done: set[str] = set()
-        read = [0] * len(hosts)
         deadline = time.monotonic() + 300
         with ThreadPoolExecutor(max_workers=16) as pool:
             posts = [pool.submit(create, index) for index in range(count)]
@@ -459,6 +474,12 @@ def _jobs_rate(
                   f"warnings: {dict(kinds.most_common(5))}",
                   file=sys.stderr, flush=True)  # fmt: skip
     return round(completed / elapsed, 1), warnings, spent
+
+
+def _completed(hosts: list[Any]) -> set[str]:
+    """The ids of the jobs the hosts have logged as completed so far."""
+    return {str(json.loads(line).get("job_id", "")) for host in hosts
+            for line in list(host._lines) if '"job completed"' in line}  # fmt: skip
 
 
 LOAD_CITIES = ["London", "Paris", "Berlin", "Madrid", "Rome", "Vienna", "Prague", "Warsaw",
