@@ -79,7 +79,8 @@ def start_on_free_ports(
     """``start()``, again on new ports (``choose_again()``) while it fails because a port
     chosen free was taken before the server bound it (``taken(error)``), at most
     ``PORT_ATTEMPTS`` times in all. ``choose_again`` None: the ports are the caller's own,
-    the first failure is raised. Azurite and the tests' local host start this way."""
+    the first failure is raised. Azurite, the local OpenID Connect provider and the tests'
+    local host and SMTP server start this way."""
     for attempt in range(1, PORT_ATTEMPTS + 1):
         try:
             return start()
@@ -91,7 +92,8 @@ def start_on_free_ports(
 
 
 class PortTaken(RuntimeError):
-    """Azurite could not listen: another process holds one of its ports."""
+    """A server (Azurite, the local OpenID Connect provider) could not listen: another
+    process holds a port it was given."""
 
 
 @dataclass

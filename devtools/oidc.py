@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devtools.azurite import free_port, stop_process_group
+from devtools.azurite import PortTaken, free_port, start_on_free_ports, stop_process_group
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "devtools" / "oidc_provider.mjs"
@@ -28,7 +28,7 @@ PROVIDER_NAME = "local"
 @dataclass
 class LocalOidcProvider:
     redirect_uris: list[str]
-    port: int = field(default_factory=free_port)
+    port: int = 0  # 0: a free one, chosen again if it is taken before the provider binds it
     client_id: str = "weather-jobs-local"
     client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     issuer: str = ""
@@ -36,6 +36,22 @@ class LocalOidcProvider:
     lines: list[str] = field(default_factory=list)
 
     def start(self, timeout: float = 30.0) -> LocalOidcProvider:
+        """Start the provider; on a port of its own choosing unless one was named (chosen
+        again if taken before it binds, as devtools.azurite.start_on_free_ports says)."""
+        chosen = self.port == 0
+
+        def choose_again() -> None:
+            self.port = free_port()
+
+        if chosen:
+            choose_again()
+        return start_on_free_ports(
+            lambda: self._start(timeout), lambda error: isinstance(error, PortTaken),
+            choose_again if chosen else None,
+        )  # fmt: skip
+
+    def _start(self, timeout: float) -> LocalOidcProvider:
+        self.issuer, self.lines = "", []
         args = ["node", str(SCRIPT), "--port", str(self.port), "--client-id", self.client_id]
         for uri in self.redirect_uris:
             args += ["--redirect-uri", uri]
@@ -48,7 +64,8 @@ class LocalOidcProvider:
         threading.Thread(target=self._read, args=(ready,), daemon=True).start()
         if not ready.wait(timeout) or not self.issuer:
             self.stop()
-            raise RuntimeError("the local OpenID Connect provider did not start:\n" + self.log)
+            failure = PortTaken if "EADDRINUSE" in self.log else RuntimeError
+            raise failure("the local OpenID Connect provider did not start:\n" + self.log)
         return self
 
     def _read(self, ready: threading.Event) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import errno
 import threading
 import time
 from email.message import EmailMessage
@@ -17,7 +18,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from devtools.azurite import free_port
+from devtools.azurite import free_port, start_on_free_ports
 
 
 class _Handler:
@@ -34,21 +35,36 @@ class _Handler:
         return "250 Message accepted for delivery"
 
 
+def _address_in_use(error: Exception) -> bool:
+    return isinstance(error, OSError) and error.errno == errno.EADDRINUSE
+
+
 class SmtpServer:
-    def __init__(self, delay: float = 0, credentials: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self, delay: float = 0, credentials: tuple[str, str] | None = None,
+        ready_timeout: float = 10,
+    ) -> None:  # fmt: skip
         self.delay = delay
+        self.ready_timeout = ready_timeout  # a port taken before the bind costs this long
         self.port = free_port()
         self._lock = threading.Lock()
         self._messages: list[EmailMessage] = []
         self._recipients: list[list[str]] = []
         self._credentials = credentials
+        self._controller = self._controller_on(self.port)
+
+    def _controller_on(self, port: int) -> Controller:
         kwargs: dict[str, Any] = {}
-        if credentials:
+        if self._credentials:
             kwargs.update(
                 authenticator=self._authenticate, auth_require_tls=False, auth_required=True
             )
-        self._controller = Controller(
-            _Handler(self), hostname="127.0.0.1", port=self.port, ready_timeout=10, **kwargs
+        return Controller(
+            _Handler(self),
+            hostname="127.0.0.1",
+            port=port,
+            ready_timeout=self.ready_timeout,
+            **kwargs,
         )
 
     def _authenticate(
@@ -61,7 +77,15 @@ class SmtpServer:
         return AuthResult(success=False, handled=False)
 
     def start(self) -> SmtpServer:
-        self._controller.start()
+        """Listen; on another free port if the one chosen was taken before the bind (the
+        race devtools.azurite.start_on_free_ports describes)."""
+
+        def choose_again() -> None:
+            self.port = free_port()
+            self._controller = self._controller_on(self.port)
+
+        # a lambda: choose_again replaces the controller, whose start is then the one to call
+        start_on_free_ports(lambda: self._controller.start(), _address_in_use, choose_again)
         return self
 
     def stop(self) -> None:
