@@ -399,8 +399,8 @@ def _jobs_rate(
                 raise RuntimeError(f"POST /api/jobs: {response.status} {response.data[:200]!r}")
             return str(json.loads(response.data)["id"])
 
-        # Untimed warm-up, as the bare loop's first cycles: each host creates and completes
-        # WARMUP_JOBS jobs of another user first, so that the timed window measures
+        # Untimed warm-up, as the bare loop's first cycles: WARMUP_JOBS jobs of another
+        # user are posted to each host and completed first, so that the timed window measures
         # throughput, not a host's first use of the job path (imports, clients, its first
         # storage connections), which has its own figure (--only firstrequest).
         warm_token = issuer.issue("bench-warmup", "warmup@example.com",
