@@ -16,7 +16,8 @@
 - cached GET /api/weather the same way, and the upstream requests 100 lookups cost;
 - jobs completed per second end to end (16 clients POST 500 jobs of 50 users, 10 each,
   and 200 jobs of one user, through 1 and 2 local hosts that also run the queue trigger;
-  ``text.sentiment``, no storage I/O of its own), each beside bare send/receive/delete
+  ``text.sentiment``, no storage I/O of its own; 16 untimed jobs a host first), each
+  beside bare send/receive/delete
   cycles on the same fresh Azurite just before and after (the SDK's client; also through
   the app's transport); medians of 3 such pairs
   (``--job-scenarios``, ``--repeats``). ``--compare-with REV``: instead, the first
