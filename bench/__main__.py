@@ -407,11 +407,14 @@ def _jobs_rate(
         warm_token = issuer.issue("bench-warmup", "warmup@example.com",
                                   datetime.now(UTC)).access_token  # fmt: skip
         warm = {post(host, warm_token, n) for host in hosts for n in range(WARMUP_JOBS)}
-        warm_deadline = time.monotonic() + 60
-        while warm - _completed(hosts) and time.monotonic() < warm_deadline:
+        warm_deadline, read = time.monotonic() + 60, [0] * len(hosts)
+        while True:
+            warm -= _new_completions(hosts, read)
+            if not warm or time.monotonic() >= warm_deadline:
+                break
             time.sleep(0.05)
-        if warm - _completed(hosts):
-            raise RuntimeError(f"warm-up: {len(warm - _completed(hosts))} jobs not completed")
+        if warm:
+            raise RuntimeError(f"warm-up: {len(warm)} jobs not completed")
         read = [len(host._lines) for host in hosts]  # the timed window's lines come after
         # (pids, only these processes: the hosts and Azurite are this one's children)
         groups = {"hosts": ([h.process.pid for h in hosts if h.process is not None], False),
@@ -437,13 +440,10 @@ def _jobs_rate(
         with ThreadPoolExecutor(max_workers=16) as pool:
             posts = [pool.submit(create, index) for index in range(count)]
             while time.monotonic() < deadline and len(done) < count:
-                for n, host in enumerate(hosts):
-                    lines = host._lines[read[n] :]
-                    read[n] += len(lines)
-                    for line in lines:
-                        if '"job completed"' in line:
-                            done.add(json.loads(line).get("job_id", ""))
-                            first_done = first_done or time.perf_counter()
+                seen = _new_completions(hosts, read)
+                if seen:
+                    done |= seen
+                    first_done = first_done or time.perf_counter()
                 if any(post.done() and post.exception() for post in posts):
                     break
                 time.sleep(0.05)
@@ -477,10 +477,16 @@ def _jobs_rate(
     return round(completed / elapsed, 1), warnings, spent
 
 
-def _completed(hosts: list[Any]) -> set[str]:
-    """The ids of the jobs the hosts have logged as completed so far."""
-    return {str(json.loads(line).get("job_id", "")) for host in hosts
-            for line in list(host._lines) if '"job completed"' in line}  # fmt: skip
+def _new_completions(hosts: list[Any], read: list[int]) -> set[str]:
+    """The ids of the jobs the hosts logged as completed since ``read`` (each host's lines
+    read so far, moved on past those read now)."""
+    seen: set[str] = set()
+    for n, host in enumerate(hosts):
+        lines = host._lines[read[n] :]
+        read[n] += len(lines)
+        seen.update(str(json.loads(line).get("job_id", "")) for line in lines
+                    if '"job completed"' in line)  # fmt: skip
+    return seen
 
 
 LOAD_CITIES = ["London", "Paris", "Berlin", "Madrid", "Rome", "Vienna", "Prague", "Warsaw",
